@@ -1,0 +1,3 @@
+"""keras_regkit.callbacks."""
+
+__all__: list[str] = []

@@ -1,0 +1,3 @@
+"""keras_regkit.fairness."""
+
+__all__: list[str] = []

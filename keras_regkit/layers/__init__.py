@@ -1,0 +1,3 @@
+"""keras_regkit.layers."""
+
+__all__: list[str] = []

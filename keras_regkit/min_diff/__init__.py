@@ -1,0 +1,3 @@
+"""keras_regkit.min_diff."""
+
+__all__: list[str] = []

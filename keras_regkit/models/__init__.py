@@ -1,0 +1,3 @@
+"""keras_regkit.models."""
+
+__all__: list[str] = []

@@ -1,0 +1,3 @@
+"""keras_regkit.optimizers."""
+
+__all__: list[str] = []

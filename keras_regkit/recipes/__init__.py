@@ -1,0 +1,3 @@
+"""keras_regkit.recipes."""
+
+__all__: list[str] = []

@@ -1,0 +1,41 @@
+"""Test harness shared by every keras_regkit test (and usable by downstream projects)."""
+
+from keras_regkit.testing.test_case import (
+    TestCase,
+    assert_allclose,
+    assert_configs_equal,
+    backend,
+    check_config_covers_init,
+    check_seeded_randomness,
+    jit_compile_options,
+    run_callback_test,
+    run_constraint_test,
+    run_fit_steps,
+    run_layer_test,
+    run_model_saving_test,
+    run_model_test,
+    run_regularizer_test,
+    run_serialization_test,
+    save_and_reload,
+    to_numpy,
+)
+
+__all__ = [
+    "TestCase",
+    "assert_allclose",
+    "assert_configs_equal",
+    "backend",
+    "check_config_covers_init",
+    "check_seeded_randomness",
+    "jit_compile_options",
+    "run_callback_test",
+    "run_constraint_test",
+    "run_fit_steps",
+    "run_layer_test",
+    "run_model_saving_test",
+    "run_model_test",
+    "run_regularizer_test",
+    "run_serialization_test",
+    "save_and_reload",
+    "to_numpy",
+]

@@ -1,0 +1,32 @@
+import os
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+import keras  # noqa: E402
+import pytest  # noqa: E402
+
+
+def pytest_report_header(config):
+    return f"keras backend: {keras.backend.backend()} (keras {keras.__version__})"
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus, config):
+    terminalreporter.write_sep(
+        "=", f"results above are for KERAS_BACKEND={keras.backend.backend()}"
+    )
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    # Every failure report names the backend it ran on.
+    outcome = yield
+    report = outcome.get_result()
+    if report.failed:
+        report.sections.append(("keras backend", keras.backend.backend()))
+
+
+@pytest.fixture(autouse=True)
+def _fresh_keras_session():
+    keras.backend.clear_session()
+    yield
+    keras.config.set_dtype_policy("float32")
