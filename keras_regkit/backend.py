@@ -8,6 +8,7 @@ KERAS_BACKEND is jax or torch.
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
 from typing import Any
 
 
@@ -15,3 +16,168 @@ def is_tf_dataset(data: Any) -> bool:
     """True for a `tf.data.Dataset`, without importing TensorFlow."""
     tf = sys.modules.get("tensorflow")
     return tf is not None and isinstance(data, tf.data.Dataset)
+
+
+def is_concrete(x: Any) -> bool:
+    """True when the values of `x` can be read now (not a symbolic or traced tensor).
+
+    Used to validate data values (e.g. MinDiff membership in {0, 1}) eagerly; inside
+    compiled functions only shapes can be checked.
+    """
+    import keras
+
+    if isinstance(x, keras.KerasTensor):
+        return False
+    backend = keras.backend.backend()
+    if backend == "jax":
+        import jax
+
+        return not isinstance(x, jax.core.Tracer)
+    if backend == "tensorflow":
+        import tensorflow as tf
+
+        if isinstance(x, tf.Tensor):
+            return tf.executing_eagerly() and hasattr(x, "numpy")
+        return True
+    if backend == "torch":
+        import torch
+
+        return not (torch.compiler.is_compiling() or torch.jit.is_tracing())
+    return True
+
+
+def num_replicas_in_sync() -> int:
+    """Replicas a `tf.distribute` strategy runs the current step on (1 elsewhere)."""
+    tf = sys.modules.get("tensorflow")
+    if tf is None:
+        return 1
+    import keras
+
+    if keras.backend.backend() != "tensorflow":
+        return 1
+    context = tf.distribute.get_replica_context()
+    if context is None:  # cross-replica context
+        return 1
+    return int(context.num_replicas_in_sync)
+
+
+def all_gather_batch(x: Any) -> Any:
+    """Concatenates `x` over the replicas of a `tf.distribute` step along axis 0.
+
+    Lets a loss that is not a mean over examples (MMD, correlation) see the global
+    batch, as it does on one device. The gradient flows back to each replica's
+    slice. Identity outside a multi-replica `tf.distribute` step; JAX's
+    `keras.distribution` already computes on the global (sharded) batch.
+    """
+    if num_replicas_in_sync() == 1:
+        return x
+    import tensorflow as tf
+
+    return tf.distribute.get_replica_context().all_gather(x, axis=0)
+
+
+def input_gradient(fn: Callable[[Any], Any], x: Any) -> Any:
+    """Gradient of the scalar `fn(x)` with respect to `x`.
+
+    The one place keras_regkit differentiates with respect to inputs rather than
+    weights (adversarial examples). It works eagerly and inside compiled train
+    steps, including under an outer weight-gradient computation (a
+    `tf.GradientTape`, `jax.value_and_grad`, or torch autograd), and does not
+    touch the weights' gradients.
+
+    Args:
+        fn: a function of `x` returning a scalar tensor.
+        x: a floating-point tensor, or a nested structure (list, tuple, dict) of
+            them.
+
+    Returns:
+        The gradient, with the structure, shapes and dtypes of `x`. Entries `fn`
+        does not depend on get zeros.
+    """
+    import keras
+
+    flat = keras.tree.flatten(x)
+
+    def flat_fn(*leaves):
+        return fn(keras.tree.pack_sequence_as(x, list(leaves)))
+
+    backend = keras.backend.backend()
+    if backend == "tensorflow":
+        import tensorflow as tf
+
+        leaves = [tf.convert_to_tensor(leaf) for leaf in flat]
+        with tf.GradientTape() as tape:
+            tape.watch(leaves)
+            value = flat_fn(*leaves)
+        grads = tape.gradient(value, leaves, unconnected_gradients=tf.UnconnectedGradients.ZERO)
+    elif backend == "jax":
+        import jax
+
+        grads = jax.grad(flat_fn, argnums=tuple(range(len(flat))))(*flat)
+    elif backend == "torch":
+        import torch
+
+        leaves = [keras.ops.convert_to_tensor(leaf).detach().requires_grad_(True) for leaf in flat]
+        with torch.enable_grad():
+            value = flat_fn(*leaves)
+            grads = torch.autograd.grad(value, leaves, allow_unused=True)
+        grads = [
+            torch.zeros_like(leaf) if grad is None else grad.detach()
+            for grad, leaf in zip(grads, leaves, strict=True)
+        ]
+    else:
+        raise NotImplementedError(
+            f"input_gradient supports the tensorflow, jax and torch backends. "
+            f"Received: backend={backend}"
+        )
+    return keras.tree.pack_sequence_as(x, list(grads))
+
+
+def in_tf_graph() -> bool:
+    """True while TensorFlow builds a graph, e.g. inside a `tf.data` `map` function.
+
+    Lets a preprocessing layer detect a `tf.data` pipeline on the JAX or PyTorch
+    backend, where `keras.ops` cannot run on TensorFlow's symbolic tensors.
+    Never imports TensorFlow.
+    """
+    tf = sys.modules.get("tensorflow")
+    return tf is not None and not tf.executing_eagerly()
+
+
+def tf_random_generator(seed: int | None) -> Any:
+    """A `tf.random.Generator` created eagerly even when called while tracing.
+
+    Its state variable lives outside the traced function, so a `tf.data` `map`
+    draws new numbers at every batch and every epoch.
+    """
+    import tensorflow as tf
+
+    with tf.init_scope():
+        if seed is None:
+            return tf.random.Generator.from_non_deterministic_state()
+        return tf.random.Generator.from_seed(seed)
+
+
+def tf_mix_up(tensors: list, alpha: float, generator: Any, dtypes: list) -> list:
+    """MixUp of a batch with TensorFlow ops (for `tf.data` on non-TensorFlow backends).
+
+    Draws one `lambda ~ Beta(alpha, alpha)` per example and one permutation of the
+    batch, and returns `lambda * t + (1 - lambda) * t[permutation]` for every
+    tensor `t` (cast to the matching entry of `dtypes`), all sharing the draws.
+    """
+    import tensorflow as tf
+
+    batch_size = tf.shape(tensors[0])[0]
+    seeds = generator.make_seeds(2)
+    gamma_1 = tf.random.stateless_gamma([batch_size], seeds[:, 0], alpha=alpha)
+    gamma_2 = tf.random.stateless_gamma([batch_size], seeds[:, 1], alpha=alpha)
+    total = gamma_1 + gamma_2
+    # Both gammas can underflow to 0 for a small alpha; 0/0 would put NaN in the data.
+    weights = tf.where(total > 0, gamma_1 / tf.where(total > 0, total, 1.0), 0.5)
+    permutation = tf.argsort(generator.uniform([batch_size]))
+    mixed = []
+    for tensor, dtype in zip(tensors, dtypes, strict=True):
+        tensor = tf.cast(tensor, dtype)
+        weight = tf.reshape(tf.cast(weights, dtype), [-1] + [1] * (tensor.shape.rank - 1))
+        mixed.append(weight * tensor + (1 - weight) * tf.gather(tensor, permutation))
+    return mixed

@@ -1,0 +1,344 @@
+"""MinDiffModel: a Keras 3 model wrapper that trains with a MinDiff penalty."""
+
+from __future__ import annotations
+
+import keras
+from keras import ops
+
+from keras_regkit import backend as regkit_backend
+from keras_regkit.min_diff import losses as losses_module
+from keras_regkit.min_diff import transforms
+from keras_regkit.min_diff.input_utils import (
+    MinDiffPackedInputs,
+    unpack_min_diff_data,
+    unpack_original_inputs,
+)
+
+
+def _structure_keys(structure):
+    return sorted(structure) if isinstance(structure, dict) else None
+
+
+@keras.saving.register_keras_serializable(package="keras_regkit")
+class MinDiffModel(keras.Model):
+    """Wraps a model to train it with task loss + `loss_weight` x MinDiff loss.
+
+    MinDiff (Prost et al., "Toward a better trade-off between performance and
+    fairness with kernel-based distribution matching", arXiv:1910.11779, 2019)
+    penalises the difference between the distributions of the model's predictions
+    on a sensitive and a nonsensitive group of examples. This is TensorFlow Model
+    Remediation's `min_diff.keras.MinDiffModel` for Keras 3, with the same
+    arguments, data structures and loss math, on the TensorFlow, JAX and PyTorch
+    backends.
+
+    Each training batch carries MinDiff data packed into its inputs
+    (`MinDiffPackedInputs`; see `pack_min_diff_data` for tf.data and
+    `MinDiffPyDataset` for NumPy). The wrapper runs the original model on the
+    original inputs for the task loss, and a second forward pass on the MinDiff
+    examples (with the same `training` flag, so Dropout and BatchNorm behave as in
+    the main pass) for the MinDiff loss. Weight-regularization losses are counted
+    once, and activity-regularization losses of the MinDiff pass are discarded,
+    as in TFMR. The weighted MinDiff loss is logged as `min_diff_loss` (or
+    `<key>_min_diff_loss` for a dict of losses).
+
+    Called on plain inputs (`predict`, `__call__`), it is the original model.
+    `evaluate` works with and without MinDiff data (without it, no
+    `min_diff_loss` is added or logged). `fit` without MinDiff data raises.
+
+    Under a `tf.distribute` strategy, the MinDiff loss is computed on the global
+    batch (predictions are gathered across replicas), so it equals the
+    single-device value; under `keras.distribution` (JAX) the computation is
+    already global.
+
+    Args:
+        original_model: the `keras.Model` to train.
+        loss: a MinDiff loss name (e.g. "mmd"), a `MinDiffLoss`, or a dict of them
+            for several MinDiff applications (the MinDiff data is then a dict
+            with the same keys).
+        loss_weight: a float, or a dict of floats keyed like `loss` (missing
+            keys default to 1.0).
+        predictions_transform: applied to the original model's outputs before
+            the MinDiff loss: a registered activation name ("sigmoid"), an output
+            key (dict-output models) or index (list outputs), a registered
+            serializable object, or a list of these applied in order. No lambdas,
+            so the model reloads with `safe_mode=True`.
+        **kwargs: passed to `keras.Model` (e.g. `name`).
+
+    Example:
+
+    ```python
+    original = keras.Sequential([keras.Input((n,)), keras.layers.Dense(1, "sigmoid")])
+    model = MinDiffModel(original, loss=MMDLoss("gaussian"), loss_weight=1.5)
+    model.compile("adam", "binary_crossentropy")
+    model.fit(MinDiffPyDataset(x, y, sensitive_x=xs, nonsensitive_x=xn, batch_size=128))
+    model.predict(x)  # the original model's predictions
+    ```
+    """
+
+    def __init__(
+        self,
+        original_model: keras.Model,
+        loss,
+        loss_weight=1.0,
+        predictions_transform=None,
+        **kwargs,
+    ):
+        super().__init__(**kwargs)
+        if not isinstance(original_model, keras.Model):
+            raise ValueError(
+                "Invalid value for argument `original_model`: expected a keras.Model. "
+                f"Received: original_model={original_model!r}"
+            )
+        self.original_model = original_model
+        if isinstance(loss, dict):
+            if not loss:
+                raise ValueError("Invalid value for argument `loss`: the dict is empty.")
+            self._loss = {k: losses_module.get(v, f"loss[{k!r}]") for k, v in loss.items()}
+        else:
+            self._loss = losses_module.get(loss, "loss")
+        self._loss_weight = _conform_weights(self._loss, loss_weight)
+        self._predictions_transform = transforms.validate_transform(predictions_transform)
+        if isinstance(self._loss, dict):
+            self._trackers = {k: keras.metrics.Mean(name=f"{k}_min_diff_loss") for k in self._loss}
+        else:
+            self._trackers = keras.metrics.Mean(name="min_diff_loss")
+        self._logs_min_diff_loss = True
+        self._validation_has_min_diff_data = True
+        if original_model.built:
+            self.built = True
+
+    @property
+    def loss_config(self):
+        return self._loss
+
+    @property
+    def loss_weight(self):
+        return self._loss_weight
+
+    @property
+    def predictions_transform(self):
+        return self._predictions_transform
+
+    def _tracker_list(self):
+        return (
+            list(self._trackers.values()) if isinstance(self._trackers, dict) else [self._trackers]
+        )
+
+    @property
+    def metrics(self):
+        metrics = super().metrics
+        ids = {id(m) for m in metrics}
+        return metrics + [t for t in self._tracker_list() if id(t) not in ids]
+
+    def build(self, input_shape=None):
+        if not self.original_model.built and input_shape is not None:
+            self.original_model.build(unpack_original_inputs(input_shape))
+        self.built = True
+
+    def call(self, inputs, training=None, mask=None):
+        return self.original_model(unpack_original_inputs(inputs), training=training)
+
+    def compute_min_diff_loss(self, min_diff_data, training=None):
+        """The weighted MinDiff loss(es) of a batch of MinDiff data.
+
+        Args:
+            min_diff_data: `(x, membership[, sample_weight])`, or a dict of them
+                keyed like `loss`.
+            training: passed to the original model's forward pass.
+
+        Returns:
+            A scalar, or a dict of scalars for a dict of losses (each already
+            multiplied by its `loss_weight`).
+        """
+        if isinstance(self._loss, dict):
+            if not isinstance(min_diff_data, dict) or set(min_diff_data) != set(self._loss):
+                raise ValueError(
+                    "The MinDiff data must be a dict with the same keys as `loss` "
+                    f"{_structure_keys(self._loss)}. Received keys: "
+                    f"{_structure_keys(min_diff_data) if isinstance(min_diff_data, dict) else type(min_diff_data).__name__}"  # noqa: E501
+                )
+            return {
+                k: self._single_min_diff_loss(
+                    min_diff_data[k], self._loss[k], self._loss_weight[k], training
+                )
+                for k in self._loss
+            }
+        if isinstance(min_diff_data, dict):
+            raise ValueError(
+                "The MinDiff data is a dict but `loss` is a single loss. Pass a dict of "
+                f"losses with keys {sorted(min_diff_data)}."
+            )
+        return self._single_min_diff_loss(min_diff_data, self._loss, self._loss_weight, training)
+
+    def _single_min_diff_loss(self, data, loss, weight, training):
+        if not isinstance(data, (tuple, list)) or len(data) not in (2, 3):
+            raise ValueError(
+                "Each MinDiff data element must be a tuple (x, membership) or "
+                f"(x, membership, sample_weight). Received: {type(data).__name__}"
+            )
+        x, membership, sample_weight = keras.utils.unpack_x_y_sample_weight(tuple(data))
+        # `super().compute_loss` has already read the main pass's losses, so the
+        # activity losses this extra pass records are never added to the total;
+        # weight penalties are computed from the weights once, in the task loss.
+        predictions = self.original_model(x, training=training)
+        predictions = transforms.apply_transform(self._predictions_transform, predictions)
+        if isinstance(predictions, (dict, list, tuple)):
+            raise ValueError(
+                "The original model returns several outputs: pass `predictions_transform` "
+                "(an output key or index) to choose the one MinDiff compares. Received "
+                f"outputs: {type(predictions).__name__}"
+            )
+        membership = regkit_backend.all_gather_batch(
+            ops.cast(ops.convert_to_tensor(membership), "float32")
+        )
+        predictions = regkit_backend.all_gather_batch(predictions)
+        if sample_weight is not None:
+            sample_weight = regkit_backend.all_gather_batch(
+                ops.cast(ops.convert_to_tensor(sample_weight), "float32")
+            )
+        return weight * loss(membership, predictions, sample_weight)
+
+    def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
+        total = super().compute_loss(
+            x=x, y=y, y_pred=y_pred, sample_weight=sample_weight, training=training
+        )
+        min_diff_data = unpack_min_diff_data(x)
+        if min_diff_data is None:
+            if training:
+                raise ValueError(
+                    "MinDiffModel is training without MinDiff data. Pack it into the "
+                    "inputs with `keras_regkit.min_diff.MinDiffPyDataset` (NumPy) or "
+                    "`pack_min_diff_data` (tf.data)."
+                )
+            return total
+        min_diff_losses = self.compute_min_diff_loss(min_diff_data, training=training)
+        if isinstance(min_diff_losses, dict):
+            for key, value in min_diff_losses.items():
+                self._trackers[key].update_state(value)
+            min_diff_total = ops.sum(ops.stack(list(min_diff_losses.values())))
+        else:
+            self._trackers.update_state(min_diff_losses)
+            min_diff_total = min_diff_losses
+        # Keras divides the task loss by the replica count under tf.distribute;
+        # the MinDiff loss is a global-batch value, so it is divided the same way.
+        replicas = regkit_backend.num_replicas_in_sync()
+        if total is None:
+            total = ops.zeros((), dtype="float32")
+        return total + ops.cast(min_diff_total, total.dtype) / replicas
+
+    def get_metrics_result(self):
+        results = super().get_metrics_result()
+        if not self._logs_min_diff_loss:
+            # Evaluating without MinDiff data: there is no MinDiff loss to report.
+            for tracker in self._tracker_list():
+                results.pop(tracker.name, None)
+        return results
+
+    def fit(self, x=None, y=None, *args, validation_data=None, **kwargs):
+        self._validation_has_min_diff_data = validation_data is None or _contains_min_diff_data(
+            validation_data[0] if isinstance(validation_data, tuple) else validation_data
+        )
+        self._logs_min_diff_loss = True
+        try:
+            return super().fit(x, y, *args, validation_data=validation_data, **kwargs)
+        finally:
+            self._logs_min_diff_loss = True
+
+    def evaluate(self, x=None, *args, **kwargs):
+        if kwargs.get("_use_cached_eval_dataset"):
+            has_data = self._validation_has_min_diff_data
+        else:
+            has_data = _contains_min_diff_data(x)
+        self._logs_min_diff_loss = has_data
+        try:
+            return super().evaluate(x, *args, **kwargs)
+        finally:
+            self._logs_min_diff_loss = True
+
+    def save_original_model(self, filepath, *args, **kwargs):
+        """Saves only the original model (e.g. to serve it without MinDiff)."""
+        return self.original_model.save(filepath, *args, **kwargs)
+
+    def export(self, filepath, *args, **kwargs):
+        """Exports the original model: the serving signature takes plain inputs."""
+        return self.original_model.export(filepath, *args, **kwargs)
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(
+            {
+                "original_model": keras.saving.serialize_keras_object(self.original_model),
+                "loss": keras.saving.serialize_keras_object(self._loss),
+                "loss_weight": self._loss_weight,
+                "predictions_transform": transforms.serialize_transform(
+                    self._predictions_transform
+                ),
+            }
+        )
+        return config
+
+    @classmethod
+    def from_config(cls, config, custom_objects=None):
+        config = dict(config)
+        config["original_model"] = keras.saving.deserialize_keras_object(
+            config["original_model"], custom_objects=custom_objects
+        )
+        loss = config["loss"]
+        if isinstance(loss, dict) and "class_name" not in loss:
+            config["loss"] = {k: losses_module.get(v) for k, v in loss.items()}
+        else:
+            config["loss"] = losses_module.get(loss)
+        config["predictions_transform"] = transforms.deserialize_transform(
+            config.get("predictions_transform")
+        )
+        return cls(**config)
+
+
+def _contains_min_diff_data(x) -> bool:
+    """Whether evaluation data carries MinDiff data (decided before any tracing)."""
+    if isinstance(x, MinDiffPackedInputs):
+        return True
+    if isinstance(x, keras.utils.PyDataset):
+        first = x[0]
+        first = first[0] if isinstance(first, tuple) else first
+        return isinstance(first, MinDiffPackedInputs)
+    if regkit_backend.is_tf_dataset(x):
+        spec = x.element_spec
+        first = (
+            spec[0]
+            if isinstance(spec, tuple) and not isinstance(spec, MinDiffPackedInputs)
+            else spec
+        )
+        return isinstance(first, MinDiffPackedInputs)
+    if x is None or isinstance(x, (dict, list)) or hasattr(x, "shape"):
+        return False
+    return True  # an iterator we cannot peek at: keep the metric
+
+
+def _conform_weights(loss, loss_weight):
+    def check(value, where):
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
+            raise ValueError(
+                f"Invalid value for argument `loss_weight`{where}: expected a non-negative "
+                f"float. Received: {value!r}"
+            )
+        return float(value)
+
+    if loss_weight is None:
+        loss_weight = 1.0
+    if not isinstance(loss, dict):
+        if isinstance(loss_weight, dict):
+            raise ValueError(
+                "`loss_weight` is a dict but `loss` is a single loss. Received: "
+                f"loss_weight={loss_weight!r}"
+            )
+        return check(loss_weight, "")
+    if not isinstance(loss_weight, dict):
+        value = check(loss_weight, "")
+        return {k: value for k in loss}
+    unknown = set(loss_weight) - set(loss)
+    if unknown:
+        raise ValueError(
+            f"`loss_weight` has keys {sorted(unknown)} that are not keys of `loss` {sorted(loss)}."
+        )
+    return {k: check(loss_weight.get(k, 1.0), f"[{k!r}]") for k in loss}
