@@ -8,8 +8,11 @@ KERAS_BACKEND is jax or torch.
 from __future__ import annotations
 
 import sys
+import threading
 from collections.abc import Callable
 from typing import Any
+
+_NUMPY_FUNCTION_LOCK = threading.Lock()
 
 
 def is_tf_dataset(data: Any) -> bool:
@@ -181,3 +184,42 @@ def tf_mix_up(tensors: list, alpha: float, generator: Any, dtypes: list) -> list
         weight = tf.reshape(tf.cast(weights, dtype), [-1] + [1] * (tensor.shape.rank - 1))
         mixed.append(weight * tensor + (1 - weight) * tf.gather(tensor, permutation))
     return mixed
+
+
+def run_in_tf_graph(fn: Callable[..., list], tensors: list, dtypes: list) -> list:
+    """Runs `fn` eagerly on the Keras backend from inside a TensorFlow graph.
+
+    `tf.data` traces `map` functions into TensorFlow graphs, where `keras.ops` on
+    the JAX or PyTorch backend cannot run. This wraps `fn(*arrays) -> list of
+    tensors` in `tf.numpy_function`, so a layer written with `keras.ops` runs on
+    its own backend, on the CPU, once per element or batch of the pipeline.
+    Calls are serialized, so a layer's `SeedGenerator` advances once per call
+    under a parallel `map`.
+
+    Args:
+        fn: a shape-preserving function of NumPy arrays.
+        tensors: the symbolic TensorFlow tensors to feed to `fn`.
+        dtypes: the dtype of each output.
+
+    Returns:
+        Symbolic TensorFlow tensors with the given dtypes and the static shapes
+        of `tensors`.
+    """
+    import keras
+    import numpy as np
+    import tensorflow as tf
+
+    def numpy_fn(*arrays):
+        with _NUMPY_FUNCTION_LOCK:
+            outputs = fn(*arrays)
+        return [
+            np.asarray(keras.ops.convert_to_numpy(output)).astype(dtype)
+            for output, dtype in zip(outputs, dtypes, strict=True)
+        ]
+
+    outputs = tf.numpy_function(
+        numpy_fn, list(tensors), [tf.as_dtype(dtype) for dtype in dtypes], stateful=True
+    )
+    for output, tensor in zip(outputs, tensors, strict=True):
+        output.set_shape(tensor.shape)
+    return list(outputs)
