@@ -10,7 +10,11 @@ Migrating from TFMR is a change of import:
 `min_diff.MinDiffModel`, `min_diff.pack_min_diff_data`, ...
 """
 
-from keras_regkit.min_diff import kernels, losses
+from keras_regkit.min_diff import (
+    keras,  # noqa: E402  (TFMR-style namespace)
+    kernels,
+    losses,
+)
 from keras_regkit.min_diff.input_utils import (
     MinDiffPackedInputs,
     build_min_diff_dataset,
@@ -31,8 +35,6 @@ from keras_regkit.min_diff.losses import (
 )
 from keras_regkit.min_diff.min_diff_model import MinDiffModel
 from keras_regkit.min_diff.min_diff_py_dataset import MinDiffPyDataset
-
-from keras_regkit.min_diff import keras  # noqa: E402  (TFMR-style namespace)
 
 __all__ = [
     "AbsoluteCorrelationLoss",

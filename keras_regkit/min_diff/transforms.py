@@ -44,6 +44,8 @@ def apply_transform(transform, predictions):
     """Applies a transform normalised by `validate_transform`."""
     if transform is None:
         return predictions
+    if isinstance(predictions, (list, tuple)) and not all(hasattr(p, "shape") for p in predictions):
+        predictions = keras.ops.convert_to_tensor(predictions)  # nested Python numbers
     if isinstance(transform, list):
         for t in transform:
             predictions = apply_transform(t, predictions)

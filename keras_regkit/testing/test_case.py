@@ -126,6 +126,8 @@ def _init_arguments(cls: type) -> list[str]:
 
 
 def _same_value(attr: Any, config_value: Any) -> bool:
+    if isinstance(config_value, dict):
+        return True  # a serialized nested object: covered by the config round-trip
     if isinstance(attr, (bool, int, float, str)) or attr is None:
         if isinstance(config_value, (list, tuple)):
             return False
