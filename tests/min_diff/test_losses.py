@@ -196,7 +196,9 @@ def test_loss_gradients_equal_tfmr(tfmr_cases):
             continue
         weights = case["sample_weight"] if bool(case["has_weight"]) else None
         loss = _ours(case)
-        grad = _gradient(lambda p: loss(case["membership"], p, weights), case["predictions"])
+        grad = _gradient(
+            lambda p, fn=loss, m=case["membership"], w=weights: fn(m, p, w), case["predictions"]
+        )
         testing.assert_allclose(grad, reference[name]["grad"], atol=2e-5, rtol=1e-4, err_msg=name)
 
 
