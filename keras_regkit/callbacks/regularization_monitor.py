@@ -224,10 +224,11 @@ class _Plan:
         stats = []
         for i in self.kernel_ids:
             w = ops.cast(self.variables[i], "float32")
-            squares = ops.square(w)
-            column_sq = ops.sum(squares, axis=tuple(range(len(w.shape) - 1)))
+            # Squared column norms first: the kernel's sum of squares is then a
+            # reduction over one row instead of a second pass over the kernel.
+            column_sq = ops.sum(ops.square(w), axis=tuple(range(len(w.shape) - 1)))
             near_zero = ops.cast(ops.less_equal(ops.absolute(w), tol), "float32")
-            stats += [ops.sum(squares), ops.max(column_sq), ops.sum(near_zero)]
+            stats += [ops.sum(column_sq), ops.max(column_sq), ops.sum(near_zero)]
         for i in self.reg_ids:
             variable = self.variables[i]
             stats.append(ops.cast(variable.regularizer(variable), "float32"))
