@@ -76,7 +76,10 @@ def all_gather_batch(x: Any) -> Any:
         return x
     import tensorflow as tf
 
-    return tf.distribute.get_replica_context().all_gather(x, axis=0)
+    gathered = tf.distribute.get_replica_context().all_gather(x, axis=0)
+    if None not in tuple(x.shape[1:]):
+        gathered = tf.reshape(gathered, [-1, *x.shape[1:]])  # all_gather drops static dims
+    return gathered
 
 
 def input_gradient(fn: Callable[[Any], Any], x: Any) -> Any:
@@ -186,7 +189,9 @@ def tf_mix_up(tensors: list, alpha: float, generator: Any, dtypes: list) -> list
     return mixed
 
 
-def run_in_tf_graph(fn: Callable[..., list], tensors: list, dtypes: list) -> list:
+def run_in_tf_graph(
+    fn: Callable[..., list], tensors: list, dtypes: list, shapes: list
+) -> list:
     """Runs `fn` eagerly on the Keras backend from inside a TensorFlow graph.
 
     `tf.data` traces `map` functions into TensorFlow graphs, where `keras.ops` on
@@ -197,13 +202,13 @@ def run_in_tf_graph(fn: Callable[..., list], tensors: list, dtypes: list) -> lis
     under a parallel `map`.
 
     Args:
-        fn: a shape-preserving function of NumPy arrays.
+        fn: a function of NumPy arrays returning a list of tensors.
         tensors: the symbolic TensorFlow tensors to feed to `fn`.
         dtypes: the dtype of each output.
+        shapes: the static shape of each output (`TensorShape`s or tuples).
 
     Returns:
-        Symbolic TensorFlow tensors with the given dtypes and the static shapes
-        of `tensors`.
+        Symbolic TensorFlow tensors with the given dtypes and static shapes.
     """
     import keras
     import numpy as np
@@ -220,6 +225,6 @@ def run_in_tf_graph(fn: Callable[..., list], tensors: list, dtypes: list) -> lis
     outputs = tf.numpy_function(
         numpy_fn, list(tensors), [tf.as_dtype(dtype) for dtype in dtypes], stateful=True
     )
-    for output, tensor in zip(outputs, tensors, strict=True):
-        output.set_shape(tensor.shape)
+    for output, shape in zip(outputs, shapes, strict=True):
+        output.set_shape(shape)
     return list(outputs)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import copy
+
 import keras
 from keras import ops
 
@@ -279,7 +281,7 @@ class MinDiffModel(keras.Model):
 
     @classmethod
     def from_config(cls, config, custom_objects=None):
-        config = dict(config)
+        config = copy.deepcopy(config)  # Keras's deserialization consumes nested dicts
         config["original_model"] = keras.saving.deserialize_keras_object(
             config["original_model"], custom_objects=custom_objects
         )
