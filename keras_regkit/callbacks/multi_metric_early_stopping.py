@@ -129,6 +129,10 @@ class MultiMetricEarlyStopping(keras.callbacks.Callback):
 
     Example:
 
+    >>> x = np.random.rand(64, 8).astype("float32")
+    >>> y = (x.sum(axis=1) > 4).astype("float32")
+    >>> model = keras.Sequential([keras.Input((8,)), keras.layers.Dense(1, "sigmoid")])
+    >>> model.compile("adam", "binary_crossentropy", metrics=[keras.metrics.AUC(name="auc")])
     >>> callback = MultiMetricEarlyStopping(
     ...     monitor={"val_loss": "min", "val_auc": "max"},
     ...     patience=3,
@@ -137,8 +141,9 @@ class MultiMetricEarlyStopping(keras.callbacks.Callback):
     ...     restore_best_weights=True,
     ...     best_metric="val_auc",
     ... )
-    >>> model.fit(x, y, validation_split=0.2, epochs=100, callbacks=[callback])
-    >>> callback.stopped_by, callback.best_epoch, callback.best_values
+    >>> history = model.fit(x, y, validation_split=0.25, epochs=50, verbose=0,
+    ...                     callbacks=[callback])
+    >>> callback.stopped_epoch, callback.stopped_by, callback.best_epoch, callback.best_values
     """
 
     def __init__(

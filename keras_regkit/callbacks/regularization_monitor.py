@@ -70,14 +70,15 @@ class RegularizationMonitor(keras.callbacks.Callback):
 
     Example:
 
+    >>> x, y = np.random.rand(64, 20).astype("float32"), np.random.rand(64, 1)
     >>> model = keras.Sequential([
     ...     keras.Input((20,)),
-    ...     keras.layers.Dense(64, kernel_regularizer=keras.regularizers.L1(1e-3),
-    ...                        name="hidden"),
+    ...     keras.layers.Dense(16, kernel_regularizer=keras.regularizers.L1(1e-2), name="hidden"),
     ...     keras.layers.Dense(1, name="head"),
     ... ])
     >>> model.compile("adam", "mse")
-    >>> history = model.fit(x, y, epochs=5, callbacks=[RegularizationMonitor(per_layer=True)])
+    >>> history = model.fit(x, y, epochs=3, verbose=0,
+    ...                     callbacks=[RegularizationMonitor(per_layer=True)])
     >>> history.history["kernel_sparsity"], history.history["hidden/regularization_penalty"]
     """
 

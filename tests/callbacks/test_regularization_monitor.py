@@ -290,3 +290,33 @@ def test_bad_layers(layers):
 def test_bad_per_layer():
     with pytest.raises(ValueError, match=r"`per_layer`: expected a bool. Received: per_layer=1"):
         RegularizationMonitor(per_layer=1)
+
+
+def test_tensorboard_shows_the_statistics(tmp_path):
+    # TensorBoard writes its scalars with tf.summary on every backend.
+    import tensorflow as tf
+
+    x, y = _small_data(n=16)
+    model = _conv_dense_model()
+    model.compile(keras.optimizers.SGD(0.01), "mse")
+    history = model.fit(
+        x,
+        y,
+        epochs=2,
+        batch_size=16,
+        verbose=0,
+        callbacks=[
+            RegularizationMonitor(per_layer=True),
+            keras.callbacks.TensorBoard(str(tmp_path), write_graph=False, profile_batch=0),
+        ],
+    )
+    scalars = {}
+    train_dir = os.path.join(tmp_path, "train")
+    for filename in os.listdir(train_dir):
+        for event in tf.compat.v1.train.summary_iterator(os.path.join(train_dir, filename)):
+            for value in event.summary.value:
+                scalars.setdefault(value.tag, []).append(
+                    float(tf.make_ndarray(value.tensor)) if value.HasField("tensor") else None
+                )
+    for key in [*STATS, "hidden/kernel_sparsity", "conv/regularization_penalty"]:
+        testing.assert_allclose(scalars[f"epoch_{key}"], history.history[key], rtol=1e-6)
