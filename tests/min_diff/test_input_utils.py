@@ -1,0 +1,199 @@
+import keras
+import numpy as np
+import pytest
+
+from keras_regkit import testing
+from keras_regkit.min_diff import (
+    MinDiffModel,
+    MinDiffPackedInputs,
+    MinDiffPyDataset,
+    build_min_diff_dataset,
+    pack_min_diff_data,
+    unpack_min_diff_data,
+    unpack_original_inputs,
+)
+
+RNG = np.random.default_rng(3)
+X = RNG.normal(size=(50, 4)).astype("float32")
+Y = (RNG.uniform(size=(50, 1)) > 0.5).astype("float32")
+SENSITIVE = RNG.normal(size=(7, 4)).astype("float32") + 10.0  # marked by offset 10
+NONSENSITIVE = RNG.normal(size=(23, 4)).astype("float32") - 10.0
+
+
+def test_unpack():
+    packed = MinDiffPackedInputs(X, ("md", "m"))
+    assert unpack_original_inputs(packed) is X and unpack_min_diff_data(packed) == ("md", "m")
+    assert unpack_original_inputs(X) is X and unpack_min_diff_data(X) is None
+
+
+def test_py_dataset_batches():
+    data = MinDiffPyDataset(
+        X,
+        Y,
+        sensitive_x=SENSITIVE,
+        nonsensitive_x=NONSENSITIVE,
+        batch_size=16,
+        min_diff_batch_size=5,
+        seed=0,
+    )
+    assert len(data) == 4  # ceil(50 / 16): an epoch is one pass over the original data
+    seen = []
+    for i in range(len(data)):
+        packed, y = data[i]
+        md_x, membership = packed.min_diff_data
+        assert md_x.shape == (10, 4) and membership.shape == (10, 1)
+        np.testing.assert_array_equal(membership[:, 0], [1] * 5 + [0] * 5)
+        assert (md_x[:5] > 5).all() and (md_x[5:] < -5).all()  # right group, right label
+        seen.append(packed.original_inputs)
+        assert len(y) == len(packed.original_inputs)
+    np.testing.assert_array_equal(np.sort(np.concatenate(seen), axis=0), np.sort(X, axis=0))
+
+
+def test_py_dataset_cycles_small_group_without_repeats_within_a_pass():
+    data = MinDiffPyDataset(
+        X,
+        Y,
+        sensitive_x=SENSITIVE,
+        nonsensitive_x=NONSENSITIVE,
+        batch_size=10,
+        min_diff_batch_size=7,
+        seed=1,
+    )
+    drawn = np.concatenate([data[i][0].min_diff_data[0][:7] for i in range(len(data))])
+    # 5 steps x 7 = 35 draws from 7 sensitive rows: each pass uses all 7 exactly once.
+    for start in range(0, 35, 7):
+        np.testing.assert_array_equal(
+            np.sort(drawn[start : start + 7], axis=0), np.sort(SENSITIVE, axis=0)
+        )
+
+
+def test_py_dataset_weights():
+    s_w = np.arange(1, 8, dtype="float32")
+    data = MinDiffPyDataset(
+        X,
+        Y,
+        np.ones(50),
+        sensitive_x=SENSITIVE,
+        nonsensitive_x=NONSENSITIVE,
+        sensitive_sample_weight=s_w,
+        batch_size=8,
+        min_diff_batch_size=3,
+        seed=0,
+    )
+    packed, _, w = data[0]
+    _, _, md_w = packed.min_diff_data
+    assert md_w.shape == (6, 1) and w.shape == (8,)
+    assert set(md_w[:3, 0]) <= set(s_w) and (md_w[3:, 0] == 1.0).all()
+
+
+def test_py_dataset_trains_min_diff_model():
+    original = keras.Sequential([keras.Input((4,)), keras.layers.Dense(1, activation="sigmoid")])
+    model = MinDiffModel(original, "mmd")
+    model.compile("adam", "binary_crossentropy")
+    data = MinDiffPyDataset(
+        X, Y, sensitive_x=SENSITIVE, nonsensitive_x=NONSENSITIVE, batch_size=16, seed=0
+    )
+    history = model.fit(data, epochs=2, verbose=0)
+    assert len(history.history["min_diff_loss"]) == 2
+    assert "min_diff_loss" in model.evaluate(data, verbose=0, return_dict=True)
+
+
+@pytest.mark.parametrize(
+    "kwargs,match",
+    [
+        ({"batch_size": 0}, "`batch_size`: expected a positive int"),
+        ({"min_diff_batch_size": -1}, "`min_diff_batch_size`: expected a positive int"),
+        ({"sensitive_x": SENSITIVE[:0]}, "`sensitive_x` is empty"),
+        ({"y": Y[:10]}, "`x` and `y` must have the same number of rows"),
+        ({"sensitive_sample_weight": -np.ones(7)}, "must be finite and non-negative"),
+        ({"nonsensitive_sample_weight": np.ones(3)}, "one weight per example"),
+    ],
+)
+def test_py_dataset_errors(kwargs, match):
+    arguments = {"x": X, "y": Y, "sensitive_x": SENSITIVE, "nonsensitive_x": NONSENSITIVE}
+    arguments.update(kwargs)
+    with pytest.raises(ValueError, match=match):
+        MinDiffPyDataset(**arguments)
+
+
+# --- tf.data packers (Keras feeds tf.data to every backend) -----------------------------
+
+
+def _tf():
+    import tensorflow as tf
+
+    return tf
+
+
+def test_build_min_diff_dataset_structure():
+    tf = _tf()
+    sensitive = tf.data.Dataset.from_tensor_slices((SENSITIVE, np.zeros(7))).batch(3)
+    nonsensitive = tf.data.Dataset.from_tensor_slices(
+        (NONSENSITIVE, np.zeros(23), np.full(23, 2.0, "float32"))
+    ).batch(4)
+    x, membership, weight = next(iter(build_min_diff_dataset(sensitive, nonsensitive)))
+    assert x.shape == (7, 4)
+    np.testing.assert_array_equal(membership.numpy()[:, 0], [1, 1, 1, 0, 0, 0, 0])
+    np.testing.assert_array_equal(weight.numpy()[:, 0], [1, 1, 1, 2, 2, 2, 2])
+
+
+def test_pack_min_diff_data_trains_on_any_backend():
+    tf = _tf()
+    original_ds = tf.data.Dataset.from_tensor_slices((X, Y)).batch(10)
+    dataset = pack_min_diff_data(
+        original_ds,
+        sensitive_group_dataset=tf.data.Dataset.from_tensor_slices(SENSITIVE).batch(4).repeat(),
+        nonsensitive_group_dataset=tf.data.Dataset.from_tensor_slices(NONSENSITIVE)
+        .batch(4)
+        .repeat(),
+    )
+    packed, y = next(iter(dataset))
+    assert isinstance(packed, MinDiffPackedInputs) and packed.min_diff_data[0].shape == (8, 4)
+    original = keras.Sequential([keras.Input((4,)), keras.layers.Dense(1, activation="sigmoid")])
+    model = MinDiffModel(original, "mmd")
+    model.compile("adam", "binary_crossentropy", jit_compile=max(testing.jit_compile_options()))
+    history = model.fit(dataset, epochs=1, verbose=0)
+    assert np.isfinite(history.history["min_diff_loss"][0])
+    logs = model.evaluate(dataset, verbose=0, return_dict=True)
+    assert "min_diff_loss" in logs
+    assert "min_diff_loss" not in model.evaluate(original_ds, verbose=0, return_dict=True)
+
+
+def test_pack_min_diff_data_dict_of_applications():
+    tf = _tf()
+    original_ds = tf.data.Dataset.from_tensor_slices(X).batch(10)
+    md = tf.data.Dataset.from_tensor_slices((SENSITIVE[:6], np.ones((6, 1), "float32")))
+    dataset = pack_min_diff_data(
+        original_ds, min_diff_dataset={"a": md.batch(3).repeat(), "b": md.batch(2).repeat()}
+    )
+    packed = next(iter(dataset))  # x-only originals stay x-only
+    assert isinstance(packed, MinDiffPackedInputs) and set(packed.min_diff_data) == {"a", "b"}
+
+
+def test_pack_min_diff_data_validates_membership_values():
+    tf = _tf()
+    original_ds = tf.data.Dataset.from_tensor_slices((X, Y)).batch(10)
+    md = tf.data.Dataset.from_tensor_slices((SENSITIVE, np.full((7, 1), 0.5, "float32")))
+    dataset = pack_min_diff_data(original_ds, min_diff_dataset=md.batch(3).repeat())
+    with pytest.raises(tf.errors.InvalidArgumentError, match="membership"):
+        next(iter(dataset))
+
+
+@pytest.mark.parametrize(
+    "kwargs,match",
+    [
+        ({}, "pass either only `min_diff_dataset`"),
+        ({"sensitive_group_dataset": "s"}, "pass either only `min_diff_dataset`"),
+        ({"min_diff_dataset": [1, 2]}, "must be a tf.data.Dataset or a dict of them"),
+    ],
+)
+def test_pack_min_diff_data_errors(kwargs, match):
+    tf = _tf()
+    original_ds = tf.data.Dataset.from_tensor_slices(X).batch(10)
+    with pytest.raises(ValueError, match=match):
+        pack_min_diff_data(original_ds, **kwargs)
+
+
+def test_pack_min_diff_data_needs_a_dataset():
+    with pytest.raises(ValueError, match="For NumPy arrays use `MinDiffPyDataset`"):
+        pack_min_diff_data(X, min_diff_dataset=_tf().data.Dataset.range(3))
