@@ -1,0 +1,110 @@
+"""RandomMedianBlur: median filtering of random images."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import keras
+from keras import ops
+
+from keras_regkit.layers.augmentation import image_utils
+from keras_regkit.layers.augmentation.base_augmentation_layer import check_probability
+from keras_regkit.layers.augmentation.base_image_augmentation_layer import (
+    BaseImageAugmentationLayer,
+)
+
+
+@keras.saving.register_keras_serializable(package="keras_regkit")
+class RandomMedianBlur(BaseImageAugmentationLayer):
+    """Replaces each pixel by the median of its `kernel_size x kernel_size` neighbourhood.
+
+    The median filter (Tukey, 1974; see Huang, Yang and Tang, "A fast
+    two-dimensional median filtering algorithm", IEEE TASSP 1979) removes
+    salt-and-pepper noise and fine texture while keeping edges sharp, unlike
+    the Gaussian blur of `keras.layers.RandomGaussianBlur`. Each channel is
+    filtered separately; borders are reflected (NumPy's `"reflect"`, SciPy's
+    `"mirror"` mode). Each image is filtered with probability `factor`.
+
+    Memory grows with `kernel_size ** 2` copies of the batch; sizes 3 and 5 are
+    the usual choices.
+
+    Active in training only: inside a model, inference returns the images
+    unchanged. Works in a `tf.data` pipeline on every backend; compiles with XLA.
+
+    Args:
+        kernel_size: odd side of the neighbourhood, at least 3.
+        factor: probability that an image is filtered, in [0, 1].
+        data_format: `"channels_last"` or `"channels_first"`; defaults to
+            `keras.config.image_data_format()`.
+        seed: int, the seed of the layer's random generator.
+        **kwargs: base `Layer` arguments (`name`, `dtype`, ...).
+
+    Call arguments:
+        inputs: images `(batch, height, width, channels)` or `(height, width,
+            channels)`, or a dict with `"images"` (and `"labels"`,
+            `"segmentation_masks"`, `"bounding_boxes"`, passed through).
+        training: whether to augment. Defaults to True; a model passes False at
+            inference.
+
+    Returns:
+        The filtered images, in the layer's compute dtype.
+
+    Example:
+
+    ```python
+    layer = keras_regkit.layers.RandomMedianBlur(kernel_size=3, factor=0.5, seed=0)
+    images = np.random.uniform(0, 255, size=(8, 64, 64, 3))
+    filtered = layer(images)
+    ```
+    """
+
+    def __init__(
+        self,
+        kernel_size: int = 3,
+        factor: float = 1.0,
+        data_format: str | None = None,
+        seed: int | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(data_format=data_format, seed=seed, **kwargs)
+        if (
+            isinstance(kernel_size, bool)
+            or not isinstance(kernel_size, int)
+            or kernel_size < 3
+            or kernel_size % 2 == 0
+        ):
+            raise ValueError(
+                "Invalid value for argument `kernel_size`: expected an odd int >= 3. "
+                f"Received: kernel_size={kernel_size}"
+            )
+        self.kernel_size = kernel_size
+        self.factor = check_probability("factor", factor)
+
+    def _random_transformation(self, images: Any, seed: Any) -> dict:
+        batch = ops.shape(images)[0]
+        return {"apply": keras.random.uniform((batch,), seed=seed) < self.factor}
+
+    def _transform(self, images: Any, transformation: dict) -> Any:
+        return ops.where(
+            image_utils.per_image(transformation["apply"]), self.median_filter(images), images
+        )
+
+    def median_filter(self, images: Any) -> Any:
+        """The median-filtered channels-last batch (every image)."""
+        size = self.kernel_size
+        half = size // 2
+        shape = ops.shape(images)
+        height, width = shape[1], shape[2]
+        padded = ops.pad(images, [[0, 0], [half, half], [half, half], [0, 0]], mode="reflect")
+        windows = [
+            ops.slice(padded, (0, i, j, 0), (shape[0], height, width, shape[3]))
+            for i in range(size)
+            for j in range(size)
+        ]
+        # An odd number of values: the median is the middle order statistic.
+        return ops.sort(ops.stack(windows, axis=-1), axis=-1)[..., size * size // 2]
+
+    def get_config(self) -> dict:
+        config = super().get_config()
+        config.update({"kernel_size": self.kernel_size, "factor": self.factor})
+        return config
