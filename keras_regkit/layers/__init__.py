@@ -14,6 +14,11 @@ from keras_regkit.layers.augmentation import (
     RandomTokenSwap,
     RandomTranspose,
 )
+from keras_regkit.layers.drop_block_2d import DropBlock2D
+from keras_regkit.layers.drop_connect_dense import DropConnectDense
+from keras_regkit.layers.noisy_dense import NoisyDense
+from keras_regkit.layers.stochastic_depth import DropPath, StochasticDepth
+from keras_regkit.layers.tabular_mix_up import TabularMixUp
 
 __all__: list[str] = [
     "augmentation",
@@ -28,4 +33,10 @@ __all__: list[str] = [
     "RandomTokenInsertion",
     "RandomTokenSwap",
     "RandomTranspose",
+    "DropBlock2D",
+    "DropConnectDense",
+    "DropPath",
+    "NoisyDense",
+    "StochasticDepth",
+    "TabularMixUp",
 ]

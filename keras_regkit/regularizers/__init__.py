@@ -4,9 +4,15 @@ remain the ones to use for those penalties; `get()` resolves both families."""
 import keras
 
 from keras_regkit.regularizers.elastic_net import ElasticNet
+from keras_regkit.regularizers.group_lasso import GroupLasso
 
-ALL_OBJECTS = {"ElasticNet": ElasticNet}
-ALIASES = {"elastic_net": ElasticNet, "elasticnet": ElasticNet}
+ALL_OBJECTS = {"ElasticNet": ElasticNet, "GroupLasso": GroupLasso}
+ALIASES = {
+    "elastic_net": ElasticNet,
+    "elasticnet": ElasticNet,
+    "group_lasso": GroupLasso,
+    "grouplasso": GroupLasso,
+}
 
 
 def serialize(regularizer):
@@ -46,4 +52,4 @@ def get(identifier):
     )
 
 
-__all__ = ["ElasticNet", "deserialize", "get", "serialize"]
+__all__ = ["ElasticNet", "GroupLasso", "deserialize", "get", "serialize"]
