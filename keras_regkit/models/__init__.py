@@ -1,3 +1,5 @@
-"""keras_regkit.models."""
+"""keras_regkit.models: model wrappers."""
 
-__all__: list[str] = []
+from keras_regkit.models.adversarial_model import AdversarialModel
+
+__all__ = ["AdversarialModel"]

@@ -1,3 +1,5 @@
-"""keras_regkit.optimizers."""
+"""keras_regkit.optimizers: optimizer wrappers."""
 
-__all__: list[str] = []
+from keras_regkit.optimizers.gradient_noise import GradientNoise
+
+__all__ = ["GradientNoise"]
