@@ -182,15 +182,20 @@ def test_dict_of_losses():
     )
     assert model.loss_weight == {"sex": 2.0, "age": 1.0}
     model.compile("adam", "binary_crossentropy")
-    logs = model.evaluate(MinDiffPackedInputs(X, md_data), Y, batch_size=N, verbose=0,
-                          return_dict=True)
+    logs = model.evaluate(
+        MinDiffPackedInputs(X, md_data), Y, batch_size=N, verbose=0, return_dict=True
+    )
     predictions = model.original_model.predict
     testing.assert_allclose(
-        logs["sex_min_diff_loss"], 2.0 * MMDLoss()(MEMBERSHIP, predictions(MD_X, verbose=0)),
-        atol=1e-5)
+        logs["sex_min_diff_loss"],
+        2.0 * MMDLoss()(MEMBERSHIP, predictions(MD_X, verbose=0)),
+        atol=1e-5,
+    )
     testing.assert_allclose(
         logs["age_min_diff_loss"],
-        AbsoluteDifferenceLoss()(1.0 - MEMBERSHIP, predictions(X, verbose=0)), atol=1e-5)
+        AbsoluteDifferenceLoss()(1.0 - MEMBERSHIP, predictions(X, verbose=0)),
+        atol=1e-5,
+    )
     history = model.fit(MinDiffPackedInputs(X, md_data), Y, epochs=1, verbose=0)
     assert {"sex_min_diff_loss", "age_min_diff_loss"} <= set(history.history)
     revived = testing.run_model_saving_test(model, X)
@@ -203,8 +208,9 @@ def test_predictions_transform_selects_dict_output():
     original = keras.Model(inputs, {"logits": logits, "other": keras.layers.Dense(2)(inputs)})
     model = MinDiffModel(original, "mmd", predictions_transform=["logits", "sigmoid"])
     model.compile("adam", loss={"logits": "binary_crossentropy", "other": None})
-    logs = model.evaluate(PACKED, {"logits": Y, "other": np.zeros((N, 2))}, batch_size=N,
-                          verbose=0, return_dict=True)
+    logs = model.evaluate(
+        PACKED, {"logits": Y, "other": np.zeros((N, 2))}, batch_size=N, verbose=0, return_dict=True
+    )
     probs = 1 / (1 + np.exp(-original.predict(MD_X, verbose=0)["logits"]))
     testing.assert_allclose(logs["min_diff_loss"], MMDLoss()(MEMBERSHIP, probs), atol=1e-5)
     revived = testing.save_and_reload(model)
@@ -229,15 +235,18 @@ def test_save_original_model():
     testing.assert_allclose(loaded.predict(X, verbose=0), model.predict(X, verbose=0), atol=0)
 
 
-@pytest.mark.parametrize("kwargs,match", [
-    ({"original_model": "model"}, "`original_model`: expected a keras.Model"),
-    ({"loss": "mmdd"}, "Unknown MinDiff loss name"),
-    ({"loss": {}}, "the dict is empty"),
-    ({"loss_weight": -1.0}, "`loss_weight`: expected a non-negative float"),
-    ({"loss_weight": {"a": 1.0}}, "`loss_weight` is a dict but `loss` is a single loss"),
-    ({"loss": {"a": "mmd"}, "loss_weight": {"b": 1.0}}, "not keys of `loss`"),
-    ({"predictions_transform": lambda p: p}, "Lambdas and plain functions are refused"),
-])
+@pytest.mark.parametrize(
+    "kwargs,match",
+    [
+        ({"original_model": "model"}, "`original_model`: expected a keras.Model"),
+        ({"loss": "mmdd"}, "Unknown MinDiff loss name"),
+        ({"loss": {}}, "the dict is empty"),
+        ({"loss_weight": -1.0}, "`loss_weight`: expected a non-negative float"),
+        ({"loss_weight": {"a": 1.0}}, "`loss_weight` is a dict but `loss` is a single loss"),
+        ({"loss": {"a": "mmd"}, "loss_weight": {"b": 1.0}}, "not keys of `loss`"),
+        ({"predictions_transform": lambda p: p}, "Lambdas and plain functions are refused"),
+    ],
+)
 def test_bad_arguments(kwargs, match):
     arguments = {"original_model": build_original(), "loss": "mmd"}
     arguments.update(kwargs)
@@ -325,7 +334,10 @@ def test_distributed_training_equals_single_device(mode):
         env["XLA_FLAGS"] = "--xla_force_host_platform_device_count=2"
     proc = subprocess.run(
         [sys.executable, "-c", textwrap.dedent(DISTRIBUTED_SCRIPT), mode],
-        env=env, capture_output=True, text=True, timeout=600,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
     result = json.loads(proc.stdout.split("RESULT", 1)[1])
@@ -334,3 +346,36 @@ def test_distributed_training_equals_single_device(mode):
         np.testing.assert_allclose(multi_logs[key], single_logs[key], atol=1e-5, err_msg=key)
     for a, b in zip(single_w, multi_w, strict=True):
         np.testing.assert_allclose(np.asarray(b), np.asarray(a), atol=1e-5)
+
+
+def test_fused_forward_pass_equals_two_passes():
+    results = {}
+    for fuse in (True, False):
+        original = build_original()
+        model = MinDiffModel(original, MMDLoss(), loss_weight=3.0, fuse_forward_passes=fuse)
+        assert model._fuse is fuse
+        model.compile(keras.optimizers.SGD(0.1), "binary_crossentropy")
+        history = model.fit(PACKED, Y, batch_size=16, epochs=1, shuffle=False, verbose=0)
+        results[fuse] = history.history, original.get_weights()
+    # Equal up to float32 summation order (the MMD kernel with length 0.1 amplifies it).
+    for key in ("loss", "min_diff_loss"):
+        testing.assert_allclose(results[True][0][key], results[False][0][key], atol=1e-5)
+    for a, b in zip(results[True][1], results[False][1], strict=True):
+        testing.assert_allclose(a, b, atol=1e-5)
+
+
+def test_auto_fuses_only_per_example_models():
+    assert MinDiffModel(build_original(dropout=0.1), "mmd")._fuse
+    assert not MinDiffModel(build_original(regularize=True), "mmd")._fuse  # activity loss
+    bn = keras.Sequential(
+        [keras.Input((F,)), keras.layers.BatchNormalization(), keras.layers.Dense(1)]
+    )
+    assert not MinDiffModel(bn, "mmd")._fuse
+    nested = keras.Sequential([keras.Input((F,)), build_original()])
+    assert MinDiffModel(nested, "mmd")._fuse
+    assert not MinDiffModel(build_original(), {"a": "mmd"})._fuse
+
+
+def test_bad_fuse_forward_passes():
+    with pytest.raises(ValueError, match="`fuse_forward_passes`: expected 'auto', True or False"):
+        MinDiffModel(build_original(), "mmd", fuse_forward_passes="yes")
