@@ -271,7 +271,9 @@ class FairnessMetricsCallback(keras.callbacks.Callback):
                     f"batch of type {type(batch).__name__}"
                     + (f" with {len(batch)} elements" if isinstance(batch, (tuple, list)) else "")
                 )
-            scores.append(self._scores(self.model.predict_on_batch(batch[0])))
+            # NumPy inputs work with every backend (e.g. torch batches under JAX).
+            x = keras.tree.map_structure(_to_numpy, batch[0])
+            scores.append(self._scores(self.model.predict_on_batch(x)))
             labels.append(np.reshape(_to_numpy(batch[1]), (len(scores[-1]), -1)))
             sensitive.append(_to_numpy(batch[2]))
             weights.append(
