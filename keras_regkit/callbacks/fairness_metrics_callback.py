@@ -92,6 +92,9 @@ class FairnessMetricsCallback(keras.callbacks.Callback):
     value of that epoch is logged as NaN (with a warning) rather than
     interrupting training.
 
+    `callback.compute()` returns the same values for the model's current
+    weights, outside `fit`.
+
     `get_config()` holds every argument except `validation_data`: data arrays
     are not configuration. Rebuild a callback with
     `FairnessMetricsCallback(validation_data=data, **config)`; one built by
