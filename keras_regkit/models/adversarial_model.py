@@ -46,7 +46,8 @@ class AdversarialModel(keras.Model):
 
     `fit` logs `clean_loss` and `adversarial_loss` next to the combined `loss`;
     `evaluate` reports the same quantities (the attack runs there too), while
-    compiled metrics are computed on the clean predictions. `predict` and
+    compiled metrics are computed on the clean predictions (the per-output loss
+    metrics of a multi-output model count the clean and the adversarial pass). `predict` and
     calling the model take plain inputs and run the wrapped model. Use
     `adversarial_examples(x, y)` to attack the current model, e.g. to measure
     accuracy under attack.
@@ -61,7 +62,9 @@ class AdversarialModel(keras.Model):
         epsilon: positive float, the L-infinity radius of the perturbation, in
             input units.
         method: `"fgsm"` or `"pgd"`.
-        steps: positive int, the number of PGD steps (ignored by FGSM).
+        steps: positive int, the number of PGD steps (ignored by FGSM). Each
+            costs a forward and a backward pass; the steps are unrolled in the
+            compiled train step, so XLA compile time grows with `steps`.
         step_size: positive float or None, the size of each PGD step. None
             means `2.5 * epsilon / steps`.
         adversarial_weight: float in [0, 1], the weight of the adversarial loss.

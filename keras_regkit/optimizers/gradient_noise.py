@@ -176,6 +176,15 @@ def _get_optimizer(optimizer: Any) -> keras.optimizers.Optimizer:
             "Invalid value for argument `optimizer`: expected a keras.optimizers.Optimizer "
             f"or an optimizer name such as 'adam'. Received: optimizer={optimizer!r}"
         )
+    if isinstance(resolved, keras.optimizers.LossScaleOptimizer):
+        # Its gradients are still multiplied by the loss scale, which would
+        # shrink the noise by the same factor.
+        raise ValueError(
+            "Invalid value for argument `optimizer`: a LossScaleOptimizer cannot be "
+            "wrapped; wrap the other way around, "
+            "`LossScaleOptimizer(GradientNoise(optimizer))`, as `compile()` does "
+            f"automatically under the mixed_float16 policy. Received: optimizer={optimizer!r}"
+        )
     return resolved
 
 

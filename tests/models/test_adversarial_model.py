@@ -279,6 +279,34 @@ def test_only_floating_point_inputs_are_perturbed():
         model.adversarial_examples(np.zeros((2, 2), "int32"), np.zeros((2, 2, 1), "float32"))
 
 
+def test_mixed_precision_multi_output():
+    keras.config.set_dtype_policy("mixed_float16")
+    inputs = keras.Input((6,))
+    hidden = keras.layers.Dense(8, activation="relu")(inputs)
+    outputs = {
+        "label": keras.layers.Dense(3, dtype="float32", name="label")(hidden),
+        "value": keras.layers.Dense(1, dtype="float32", name="value")(hidden),
+    }
+    model = AdversarialModel(keras.Model(inputs, outputs), epsilon=0.05, method="pgd", steps=2)
+    model.compile(
+        optimizer="adam",
+        loss={
+            "label": keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+            "value": "mse",
+        },
+    )
+    rng = np.random.default_rng(0)
+    x = rng.uniform(size=(32, 6)).astype("float32")
+    y = {"label": rng.integers(0, 3, size=(32,)), "value": x[:, :1]}
+    history = model.fit(x, y, batch_size=16, epochs=1, verbose=0)
+    assert isinstance(model.optimizer, keras.optimizers.LossScaleOptimizer)
+    assert np.all(np.isfinite(history.history["loss"]))
+    perturbation = np.abs(testing.to_numpy(model.adversarial_examples(x, y)) - x)
+    assert perturbation.max() == pytest.approx(0.05, abs=1e-6)
+    # Float16 activations: the input gradients have not underflowed to zero.
+    assert np.mean(perturbation > 0) > 0.9
+
+
 def test_adversarial_examples_needs_a_compiled_loss():
     x, y, w, b = _logistic_problem()
     model = AdversarialModel(_logistic_model(w, b))

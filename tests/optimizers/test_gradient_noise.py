@@ -225,6 +225,10 @@ def test_mixed_precision_and_sparse_gradients():
     [
         ({"optimizer": 3}, "Invalid value for argument `optimizer`"),
         ({"optimizer": "not_an_optimizer"}, "Invalid value for argument `optimizer`"),
+        (
+            {"optimizer": keras.optimizers.LossScaleOptimizer(keras.optimizers.SGD())},
+            "a LossScaleOptimizer cannot be wrapped",
+        ),
         ({"stddev": -0.1}, "Invalid value for argument `stddev`: expected a non-negative"),
         ({"stddev": float("nan")}, "Invalid value for argument `stddev`"),
         ({"decay": -1}, "Invalid value for argument `decay`: expected a non-negative"),
