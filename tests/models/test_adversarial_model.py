@@ -1,3 +1,5 @@
+import doctest
+
 import keras
 import numpy as np
 import pytest
@@ -385,3 +387,10 @@ def test_invalid_arguments(kwargs, message):
         kwargs["model"] = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
     with pytest.raises(ValueError, match=message):
         AdversarialModel(**kwargs)
+
+
+def test_docstring_example():
+    from keras_regkit.models import adversarial_model
+
+    results = doctest.testmod(adversarial_model, extraglobs={"np": np, "keras": keras})
+    assert results.attempted > 0 and results.failed == 0

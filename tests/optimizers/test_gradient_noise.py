@@ -1,3 +1,4 @@
+import doctest
 import math
 
 import keras
@@ -240,3 +241,10 @@ def test_invalid_arguments(kwargs, message):
     kwargs = {"optimizer": "sgd", **kwargs}
     with pytest.raises(ValueError, match=message):
         GradientNoise(**kwargs)
+
+
+def test_docstring_example():
+    from keras_regkit.optimizers import gradient_noise
+
+    results = doctest.testmod(gradient_noise, extraglobs={"np": np, "keras": keras})
+    assert results.attempted > 0 and results.failed == 0
