@@ -119,43 +119,43 @@ class DropConnectDense(keras.layers.Dense):
     def call(self, inputs, training=None):
         if not training or self.rate == 0.0:
             return super().call(inputs)
-        # Dropout needs tensors; reading the variables here also applies autocasting.
+        # Reading the variables as tensors here also applies autocasting.
         kernel = ops.convert_to_tensor(self.kernel)
         bias = None if self.bias is None else ops.convert_to_tensor(self.bias)
+        input_dim = kernel.shape[0]
+        rows = input_dim + (bias is not None)
+        # One uniform draw covers the kernel and the bias: row `input_dim` is the bias mask.
         if self.per_sample:
-            outputs, bias = self._per_sample_matmul(inputs, kernel, bias)
+            batch_size = ops.shape(inputs)[0]
+            noise = keras.random.uniform((batch_size, rows, self.units), seed=self.seed_generator)
+            kernel_noise, bias_noise = noise[:, :input_dim], noise[:, input_dim:]
         else:
-            kernel = keras.random.dropout(kernel, self.rate, seed=self.seed_generator)
-            if bias is not None:
-                bias = keras.random.dropout(bias, self.rate, seed=self.seed_generator)
+            noise = keras.random.uniform((rows, self.units), seed=self.seed_generator)
+            kernel_noise, bias_noise = noise[:input_dim], noise[input_dim:]
+        kernel = self._drop(kernel, kernel_noise)
+        if self.per_sample:
+            # (batch, ..., input_dim) -> (batch, positions, input_dim): a batched matmul
+            # with one (input_dim, units) kernel per example.
+            flat = ops.reshape(inputs, (batch_size, -1, input_dim))
+            outputs = ops.reshape(ops.matmul(flat, kernel), (*ops.shape(inputs)[:-1], self.units))
+        else:
             outputs = ops.matmul(inputs, kernel)
         if bias is not None:
+            bias = self._drop(bias, bias_noise)  # (1, units), or (batch, 1, units)
+            if self.per_sample:
+                # One bias row per example, broadcast over any middle axes.
+                bias = ops.reshape(
+                    bias, (batch_size,) + (1,) * (len(inputs.shape) - 2) + (self.units,)
+                )
             outputs = ops.add(outputs, bias)
         if self.activation is not None:
             outputs = self.activation(outputs)
         return outputs
 
-    def _per_sample_matmul(self, inputs, kernel, bias):
-        batch_size = ops.shape(inputs)[0]
-        input_dim = ops.shape(kernel)[0]
-        masked = keras.random.dropout(
-            ops.broadcast_to(kernel, (batch_size, input_dim, self.units)),
-            self.rate,
-            seed=self.seed_generator,
-        )
-        # (batch, ..., input_dim) -> (batch, positions, input_dim) for a batched matmul.
-        flat = ops.reshape(inputs, (batch_size, -1, input_dim))
-        outputs = ops.matmul(flat, masked)
-        outputs = ops.reshape(outputs, (*ops.shape(inputs)[:-1], self.units))
-        if bias is not None:
-            bias = keras.random.dropout(
-                ops.broadcast_to(bias, (batch_size, self.units)),
-                self.rate,
-                seed=self.seed_generator,
-            )
-            # One bias row per example, broadcast over any middle axes.
-            bias = ops.reshape(bias, (batch_size,) + (1,) * (len(inputs.shape) - 2) + (self.units,))
-        return outputs, bias
+    def _drop(self, weights, noise):
+        keep = 1.0 - self.rate
+        scaled = weights / ops.cast(keep, weights.dtype)
+        return ops.where(noise < keep, scaled, ops.zeros_like(scaled))
 
     def get_config(self):
         config = super().get_config()

@@ -51,13 +51,14 @@ def test_drops_whole_examples_at_rate_and_rescales(rate):
 
 
 def test_residual_form_adds_the_shortcut():
-    n = 2000
-    shortcut = RNG.normal(size=(n, 3)).astype("float32")
-    branch = np.abs(RNG.normal(size=(n, 3))).astype("float32") + 0.1
+    n = 20000
+    shortcut = RNG.normal(size=(n, 2, 3)).astype("float32")
+    branch = np.abs(RNG.normal(size=(n, 2, 3))).astype("float32") + 0.1
     out = testing.to_numpy(StochasticDepth(0.3, seed=3)([shortcut, branch], training=True))
-    residual = out - shortcut
+    residual = (out - shortcut).reshape(n, -1)
+    shortcut, branch = shortcut.reshape(n, -1), branch.reshape(n, -1)
     dropped = np.all(np.abs(residual) < 1e-6, axis=1)
-    assert 0.25 < dropped.mean() < 0.35
+    assert 0.28 < dropped.mean() < 0.32
     testing.assert_allclose(residual[~dropped], branch[~dropped] / 0.7, rtol=1e-5, atol=1e-5)
     testing.assert_allclose(residual[dropped], 0.0, atol=1e-6)
 
@@ -85,8 +86,11 @@ def test_in_a_residual_block_fit():
         return keras.Model(inputs, keras.layers.GlobalAveragePooling2D()(x))
 
     x = RNG.normal(size=(8, 6, 6, 4)).astype("float32")
-    models = testing.run_fit_steps(build_model, x, np.zeros((8, 4), "float32"), batch_size=8)
-    testing.run_model_saving_test(models[max(models)], x)
+    model = build_model()
+    model.compile("adam", "mse", jit_compile=testing.backend() != "torch")
+    history = model.fit(x, np.zeros((8, 4), "float32"), batch_size=8, verbose=0)
+    assert np.isfinite(history.history["loss"][0])
+    testing.run_model_saving_test(model, x)
 
 
 def test_drop_path_alias():

@@ -53,7 +53,7 @@ def test_matches_numpy_reference_with_seeded_draws():
     testing.assert_allclose(out, reference(DATA, weights, permutation), atol=1e-6)
 
 
-@pytest.mark.parametrize("alpha", [0.2, 1.0, 3.0])
+@pytest.mark.parametrize("alpha", [0.2, 2.0])
 def test_mix_weights_follow_beta_alpha_alpha(alpha):
     n = 20000
     layer = TabularMixUp(alpha, seed=3)

@@ -21,7 +21,7 @@ def reference(factor, axis=-2):
     return penalty
 
 
-@pytest.mark.parametrize("factor,axis", [(0.01, -2), (0.1, -1), (0.05, 0)])
+@pytest.mark.parametrize("factor,axis", [(0.01, -2), (0.1, -1)])
 def test_harness(factor, axis):
     testing.run_regularizer_test(GroupLasso(factor, axis=axis), reference(factor, axis))
 
@@ -114,8 +114,8 @@ def test_adult_drops_whole_input_features():
         ]
     )
     initial = np.linalg.norm(testing.to_numpy(model.layers[0].kernel), axis=1)
-    model.compile(keras.optimizers.Adam(0.01), "binary_crossentropy", metrics=["accuracy"])
-    history = model.fit(x, y, epochs=20, batch_size=128, verbose=0)
+    model.compile(keras.optimizers.Adam(0.02), "binary_crossentropy", metrics=["accuracy"])
+    history = model.fit(x, y, epochs=15, batch_size=256, verbose=0)
     kernel = testing.to_numpy(model.layers[0].kernel)
     norms = np.linalg.norm(kernel, axis=1)
 
