@@ -1,0 +1,212 @@
+"""The `keras-regkit compare` subcommand: arguments and entry point."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shlex
+import sys
+import time
+
+from keras_regkit.compare.techniques import DEFAULT_MIN_DIFF_WEIGHTS, DEFAULT_TECHNIQUES, TECHNIQUES
+
+DESCRIPTION = """\
+Train the same MLP once per regularization technique and compare them: train vs
+validation loss (the overfitting gap), test AUC and accuracy, fairness gaps on a
+sensitive attribute (demographic parity, equal opportunity, false positive rate),
+weight sparsity and fit time. Writes report.md, results.csv and PNG plots (learning
+curves, fairness-accuracy frontier over the MinDiff loss weights) to --out.
+
+Without --data it uses the bundled UCI Adult data (income > 50K, sensitive
+attribute sex). A CSV file needs --target (a binary column); numeric columns are
+standardized and the others one-hot encoded (training-split statistics), and the
+rows are split 60/20/20 into train/validation/test, stratified, by --seed. The
+sensitive column's groups: its most frequent value against all the others (the
+minority of a binary column), or --sensitive-group VALUE against the rest.
+
+Exit status: 0 on success, 2 for bad arguments or unusable data."""
+
+EPILOG = "techniques: " + ", ".join(
+    f"{name}{'' if name in DEFAULT_TECHNIQUES else ' (not run by default)'}" for name in TECHNIQUES
+)
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive int, received {text!r}")
+    return value
+
+
+def _int(text: str) -> int:
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an int, received {text!r}") from None
+
+
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = float("nan")
+    if not value > 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"expected a positive number, received {text!r}")
+    return value
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Adds the options of `keras-regkit compare` to `parser`."""
+    data = parser.add_argument_group("data (default: the bundled UCI Adult data)")
+    data.add_argument("--data", metavar="CSV", help="a CSV file with a header row")
+    data.add_argument("--target", metavar="COL", help="the binary target column of --data")
+    data.add_argument(
+        "--positive",
+        metavar="VALUE",
+        help="the target value that is the positive class (default: 1, True, or the larger "
+        "of the two values in sorted order)",
+    )
+    data.add_argument(
+        "--sensitive",
+        metavar="COL",
+        help="the sensitive attribute for the fairness gaps and MinDiff (Adult: sex (default) "
+        "or race); without it a CSV run has no fairness gaps and skips MinDiff",
+    )
+    data.add_argument(
+        "--sensitive-group",
+        metavar="VALUE",
+        help="the value of --sensitive that forms the sensitive group (default: every value "
+        "but the most frequent one)",
+    )
+    data.add_argument(
+        "--max-train-rows",
+        metavar="N",
+        type=_positive_int,
+        help="train on a random, stratified subset of N training rows (a quick look)",
+    )
+    runs = parser.add_argument_group("runs")
+    runs.add_argument(
+        "--techniques",
+        metavar="NAME",
+        nargs="+",
+        default=list(DEFAULT_TECHNIQUES),
+        help="techniques to run, in order (space or comma separated; default: all but "
+        "weight_noise)",
+    )
+    runs.add_argument(
+        "--min-diff-weights",
+        metavar="W",
+        nargs="+",
+        type=_positive_float,
+        default=list(DEFAULT_MIN_DIFF_WEIGHTS),
+        help="MinDiff loss weights, one run each (default: %(default)s)",
+    )
+    runs.add_argument(
+        "--epochs", metavar="N", type=_positive_int, default=20, help="default: %(default)s"
+    )
+    runs.add_argument(
+        "--batch-size", metavar="N", type=_positive_int, default=256, help="default: %(default)s"
+    )
+    runs.add_argument(
+        "--hidden-units",
+        metavar="N",
+        nargs="+",
+        type=_positive_int,
+        default=[128, 64, 32],
+        help="hidden layer widths of the MLP (default: %(default)s)",
+    )
+    runs.add_argument("--seed", metavar="S", type=_int, default=0, help="default: %(default)s")
+    parser.add_argument(
+        "--out",
+        metavar="DIR",
+        default="regkit-compare",
+        help="output folder for report.md, results.csv and the plots (default: %(default)s)",
+    )
+
+
+def _techniques(values: list[str]) -> list[str]:
+    names = [name.strip() for value in values for name in value.split(",") if name.strip()]
+    unknown = [name for name in names if name not in TECHNIQUES]
+    if unknown or not names:
+        raise _UsageError(
+            f"unknown technique(s) {', '.join(unknown) or '(none given)'}; choose from "
+            f"{', '.join(TECHNIQUES)}"
+        )
+    return list(dict.fromkeys(names))
+
+
+class _UsageError(Exception):
+    pass
+
+
+def run(args: argparse.Namespace, argv: list[str] | None = None) -> int:
+    """Runs `keras-regkit compare` with parsed `args`; returns the exit status."""
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # if Keras imports TF for seeding
+    from keras_regkit.compare import data as data_module
+    from keras_regkit.compare import engine, report
+
+    try:
+        techniques = _techniques(args.techniques)
+        if args.data is None:
+            for option in ("target", "positive"):
+                if getattr(args, option) is not None:
+                    raise _UsageError(f"--{option} applies to --data CSV")
+        elif args.target is None:
+            raise _UsageError("--data needs --target COL, the binary target column")
+        progress = engine.ConsoleProgress()
+        if args.data is None:
+            progress.message("Loading the bundled UCI Adult data ...")
+            task = data_module.load_adult_task(
+                sensitive=args.sensitive or "sex",
+                sensitive_group=args.sensitive_group,
+                seed=args.seed,
+            )
+        else:
+            progress.message(f"Loading {args.data} ...")
+            task = data_module.load_csv_task(
+                args.data,
+                target=args.target,
+                sensitive=args.sensitive,
+                sensitive_group=args.sensitive_group,
+                positive=args.positive,
+                seed=args.seed,
+            )
+        if args.max_train_rows is not None:
+            task = task.limit_train_rows(args.max_train_rows, seed=args.seed)
+    except (_UsageError, data_module.DataError) as error:
+        print(f"keras-regkit compare: error: {error}", file=sys.stderr)
+        return 2
+
+    sizes = f"{len(task.y_train):,}/{len(task.y_val):,}/{len(task.y_test):,}"
+    groups = ""
+    if task.sensitive is not None:
+        groups = f"; sensitive `{task.sensitive}`: {task.sensitive_group} vs {task.reference_group}"
+    progress.message(
+        f"{task.n_features} features; train/val/test rows {sizes}{groups}. Running "
+        f"{len(techniques)} technique(s) for up to {args.epochs} epochs each."
+    )
+    for note in task.notes:
+        progress.message(f"note: {note}")
+    start = time.perf_counter()
+    comparison = engine.compare(
+        task,
+        techniques,
+        epochs=args.epochs,
+        batch_size=args.batch_size,
+        hidden_units=tuple(args.hidden_units),
+        min_diff_weights=tuple(args.min_diff_weights),
+        seed=args.seed,
+        progress=progress,
+    )
+    command = shlex.join(["keras-regkit", "compare", *(argv or [])])
+    paths = report.write_report(comparison, args.out, command=command)
+    print(report.format_table(comparison))
+    print(
+        f"\n{len(comparison.runs)} runs in {time.perf_counter() - start:.0f} s "
+        f"({comparison.backend} backend). Wrote {', '.join(p.name for p in paths)} to "
+        f"{args.out}/"
+    )
+    return 0

@@ -1,0 +1,380 @@
+"""Trains the base model once per technique and measures it."""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import platform
+import sys
+import time
+from collections.abc import Sequence
+from typing import Any, TextIO
+
+import keras
+import numpy as np
+
+from keras_regkit import fairness, recipes
+from keras_regkit.compare import techniques as techniques_module
+from keras_regkit.compare.data import TabularTask
+from keras_regkit.compare.techniques import (
+    DEFAULT_MIN_DIFF_WEIGHTS,
+    DEFAULT_TECHNIQUES,
+    TECHNIQUES,
+)
+
+# A kernel weight this close to zero counts as pruned in the sparsity column.
+SPARSITY_THRESHOLD = 1e-3
+DECISION_THRESHOLD = 0.5
+PREDICT_BATCH = 8192
+DEFAULT_EPOCHS = 20
+DEFAULT_BATCH_SIZE = 256
+DEFAULT_HIDDEN_UNITS = (128, 64, 32)
+DEFAULT_LEARNING_RATE = 1e-3
+# The validation loss without penalties (a compiled metric), which early stopping monitors.
+VAL_METRIC = "val_binary_crossentropy"
+
+
+@dataclasses.dataclass
+class RunResult:
+    """The measurements of one technique.
+
+    Losses are the binary cross-entropy of the final model (the restored best
+    weights under early stopping) on the clean training and validation rows,
+    without any penalty or augmentation, so that `overfit_gap = val_loss -
+    train_loss` compares like with like. AUC, accuracy and the fairness gaps
+    (Fairlearn's definitions, predictions `score > 0.5`) are on the test rows.
+    """
+
+    technique: str
+    label: str
+    min_diff_weight: float | None
+    epochs: int
+    train_loss: float
+    val_loss: float
+    overfit_gap: float
+    test_auc: float
+    test_accuracy: float
+    dp_gap: float
+    eo_gap: float
+    fpr_gap: float
+    sparsity: float
+    seconds: float
+    history: dict[str, list[float]] = dataclasses.field(repr=False)
+
+    def row(self) -> dict[str, Any]:
+        """The result as a flat dict (the columns of results.csv)."""
+        row = dataclasses.asdict(self)
+        del row["history"]
+        return row
+
+
+@dataclasses.dataclass
+class Comparison:
+    """Everything `compare` measured, and how."""
+
+    task: TabularTask
+    runs: list[RunResult]
+    epochs: int
+    batch_size: int
+    hidden_units: tuple[int, ...]
+    learning_rate: float
+    seed: int
+    min_diff_weights: tuple[float, ...]
+    recipe: recipes.Recipe | None
+    backend: str
+    total_seconds: float
+    notes: list[str]
+
+    def environment(self) -> str:
+        return (
+            f"Keras {keras.__version__} ({self.backend} backend), Python "
+            f"{platform.python_version()}, {platform.machine() or 'unknown CPU'}"
+        )
+
+
+class ConsoleProgress:
+    """Prints what `compare` is doing: one line per technique, epochs live on a terminal.
+
+    Args:
+        stream: where to write; defaults to `sys.stderr`.
+        live: rewrite an epoch counter in place; defaults to `stream.isatty()`.
+    """
+
+    def __init__(self, stream: TextIO | None = None, live: bool | None = None):
+        self.stream = stream if stream is not None else sys.stderr
+        self.live = self.stream.isatty() if live is None else live
+        self._prefix = ""
+
+    def message(self, text: str) -> None:
+        print(text, file=self.stream, flush=True)
+
+    def start(self, index: int, total: int, label: str, setting: str) -> None:
+        width = len(str(total))
+        self._prefix = f"[{index:>{width}}/{total}] {label}"
+        if self.live:
+            self.stream.write(f"{self._prefix}: {setting}\r")
+            self.stream.flush()
+
+    def epoch(self, epoch: int, epochs: int, logs: dict) -> None:
+        if self.live:
+            val = logs.get(VAL_METRIC)
+            val = "" if val is None else f", val loss {val:.4f}"
+            self.stream.write(f"\033[2K{self._prefix}: epoch {epoch + 1}/{epochs}{val}\r")
+            self.stream.flush()
+
+    def done(self, result: RunResult) -> None:
+        clear = "\033[2K" if self.live else ""
+        fairness_text = "" if math.isnan(result.fpr_gap) else f", FPR gap {result.fpr_gap:.3f}"
+        self.stream.write(
+            f"{clear}{self._prefix}: {result.epochs} epochs in {result.seconds:.1f} s, "
+            f"val loss {result.val_loss:.4f}, test AUC {result.test_auc:.4f}{fairness_text}\n"
+        )
+        self.stream.flush()
+
+
+class _EpochCallback(keras.callbacks.Callback):
+    def __init__(self, progress: ConsoleProgress, epochs: int):
+        super().__init__()
+        self.progress = progress
+        self.epochs = epochs
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.progress.epoch(epoch, self.epochs, logs or {})
+
+
+def compare(
+    task: TabularTask,
+    techniques: Sequence[str] = DEFAULT_TECHNIQUES,
+    *,
+    epochs: int = DEFAULT_EPOCHS,
+    batch_size: int = DEFAULT_BATCH_SIZE,
+    hidden_units: Sequence[int] = DEFAULT_HIDDEN_UNITS,
+    learning_rate: float = DEFAULT_LEARNING_RATE,
+    min_diff_weights: Sequence[float] = DEFAULT_MIN_DIFF_WEIGHTS,
+    seed: int = 0,
+    progress: ConsoleProgress | None = None,
+) -> Comparison:
+    """Trains the same MLP once per technique and measures every run.
+
+    The base model is an MLP (`hidden_units`, ReLU, sigmoid output) trained
+    with Adam and binary cross-entropy for `epochs` epochs. Every run starts
+    from the same initial weights, and the whole comparison is deterministic
+    for a given `seed` and backend. `"min_diff"` runs once per weight in
+    `min_diff_weights`; it needs the task's sensitive groups.
+
+    Args:
+        task: a `TabularTask` (`load_adult_task()` or `load_csv_task(...)`).
+        techniques: names from `TECHNIQUES`, run in this order.
+        epochs: maximum epochs per run.
+        batch_size: examples per training batch.
+        hidden_units: widths of the hidden layers.
+        learning_rate: Adam's learning rate.
+        min_diff_weights: the MinDiff loss weights to run.
+        seed: seed of the initial weights, the data order and the random layers.
+        progress: a `ConsoleProgress`, or None for silence.
+
+    Returns:
+        A `Comparison`; `keras_regkit.compare.write_report` turns it into
+        report.md, results.csv and plots.
+
+    Example:
+
+    >>> task = load_adult_task(seed=0)
+    >>> result = compare(task, ["none", "dropout", "min_diff"], epochs=5)
+    >>> print(format_table(result))
+    """
+    _validate(techniques, epochs, batch_size, hidden_units, learning_rate, min_diff_weights, seed)
+    hidden_units = tuple(hidden_units)
+    notes = list(task.notes)
+    plan: list[tuple[str, float | None]] = []
+    for name in dict.fromkeys(techniques):
+        if name != "min_diff":
+            plan.append((name, None))
+            continue
+        reason = _min_diff_unavailable(task)
+        if reason:
+            notes.append(f"MinDiff skipped: {reason}")
+            if progress:
+                progress.message(f"MinDiff skipped: {reason}")
+            continue
+        plan.extend((name, float(w)) for w in min_diff_weights)
+
+    runs, recipe = [], None
+    start = time.perf_counter()
+    for index, (name, weight) in enumerate(plan):
+        technique = TECHNIQUES[name]
+        label = technique.label if weight is None else f"{technique.label} w={weight:g}"
+        keras.utils.set_random_seed(seed)
+        setup = techniques_module.build(
+            name, task, hidden_units, batch_size, seed, min_diff_weight=weight
+        )
+        if setup.recipe is not None:
+            recipe = setup.recipe
+        # The metric is the loss without penalties: early stopping and the plots use it.
+        setup.model.compile(
+            optimizer=keras.optimizers.Adam(learning_rate),
+            loss="binary_crossentropy",
+            metrics=["binary_crossentropy"],
+        )
+        callbacks = list(setup.callbacks)
+        if progress:
+            progress.start(index + 1, len(plan), label, technique.setting)
+            callbacks.append(_EpochCallback(progress, epochs))
+        fit_start = time.perf_counter()
+        history = setup.model.fit(
+            setup.x,
+            setup.y,
+            batch_size=setup.batch_size,
+            epochs=epochs,
+            validation_data=(task.x_val, task.y_val.reshape(-1, 1)),
+            # One validation batch shape per run (one compile), for up to 8192 rows.
+            validation_batch_size=min(len(task.y_val), PREDICT_BATCH),
+            callbacks=callbacks,
+            verbose=0,
+        )
+        seconds = time.perf_counter() - fit_start
+        result = _measure(setup.original, task, name, label, weight, history.history, seconds)
+        runs.append(result)
+        if progress:
+            progress.done(result)
+    return Comparison(
+        task=task,
+        runs=runs,
+        epochs=epochs,
+        batch_size=batch_size,
+        hidden_units=hidden_units,
+        learning_rate=learning_rate,
+        seed=seed,
+        min_diff_weights=tuple(float(w) for w in min_diff_weights),
+        recipe=recipe,
+        backend=keras.backend.backend(),
+        total_seconds=time.perf_counter() - start,
+        notes=notes,
+    )
+
+
+def _min_diff_unavailable(task: TabularTask) -> str | None:
+    if task.groups_train is None:
+        return "no sensitive column (pass --sensitive COLUMN)"
+    negatives = task.y_train == 0
+    for name, rows in (
+        (task.sensitive_group, task.groups_train),
+        (task.reference_group, ~task.groups_train),
+    ):
+        if not (rows & negatives).any():
+            return f"the group {name!r} has no negative training example"
+    return None
+
+
+def _measure(model, task, name, label, weight, history, seconds) -> RunResult:
+    # One predict over the three splits: fewer distinct batch shapes, fewer XLA compiles.
+    sizes = np.cumsum([len(task.y_train), len(task.y_val)])
+    x = np.concatenate([task.x_train, task.x_val, task.x_test])
+    scores = keras.ops.convert_to_numpy(model.predict(x, batch_size=PREDICT_BATCH, verbose=0))
+    train_scores, val_scores, test_scores = np.split(
+        np.asarray(scores, dtype="float64").reshape(-1), sizes
+    )
+    train_loss = log_loss(task.y_train, train_scores)
+    val_loss = log_loss(task.y_val, val_scores)
+    predictions = test_scores > DECISION_THRESHOLD
+    if task.groups_test is None:
+        dp_gap = eo_gap = fpr_gap = float("nan")
+    else:
+        kwargs = {"sensitive_features": task.groups_test}
+        y_test = task.y_test.astype("int32")
+        dp_gap = fairness.demographic_parity_difference(y_test, predictions, **kwargs)
+        eo_gap = fairness.equal_opportunity_difference(y_test, predictions, **kwargs)
+        fpr_gap = fairness.false_positive_rate_difference(y_test, predictions, **kwargs)
+    kernels = techniques_module.kernels(model)
+    n_weights = sum(k.size for k in kernels)
+    n_small = sum(int((np.abs(k) < SPARSITY_THRESHOLD).sum()) for k in kernels)
+    return RunResult(
+        technique=name,
+        label=label,
+        min_diff_weight=weight,
+        epochs=len(history.get("loss", [])),
+        train_loss=train_loss,
+        val_loss=val_loss,
+        overfit_gap=val_loss - train_loss,
+        test_auc=roc_auc(task.y_test, test_scores),
+        test_accuracy=float(np.mean(predictions == (task.y_test == 1))),
+        dp_gap=float(dp_gap),
+        eo_gap=float(eo_gap),
+        fpr_gap=float(fpr_gap),
+        sparsity=n_small / n_weights if n_weights else float("nan"),
+        seconds=seconds,
+        history={k: [float(v) for v in values] for k, values in history.items()},
+    )
+
+
+def log_loss(y_true, y_score, epsilon: float = 1e-7) -> float:
+    """Mean binary cross-entropy, scores clipped to [epsilon, 1 - epsilon] as Keras does."""
+    y = np.asarray(y_true, dtype="float64").reshape(-1)
+    p = np.clip(np.asarray(y_score, dtype="float64").reshape(-1), epsilon, 1 - epsilon)
+    return float(-np.mean(y * np.log(p) + (1 - y) * np.log(1 - p)))
+
+
+def roc_auc(y_true, y_score) -> float:
+    """Exact ROC AUC (the Mann-Whitney U statistic, tied scores counting one half)."""
+    y = np.asarray(y_true).reshape(-1) == 1
+    score = np.asarray(y_score, dtype="float64").reshape(-1)
+    n_pos, n_neg = int(y.sum()), int((~y).sum())
+    if n_pos == 0 or n_neg == 0:
+        return float("nan")
+    _, inverse, counts = np.unique(score, return_inverse=True, return_counts=True)
+    # The average 1-based rank of each distinct score, given to all its ties.
+    ends = np.cumsum(counts)
+    average_rank = ends - (counts - 1) / 2.0
+    ranks = average_rank[inverse]
+    return float((ranks[y].sum() - n_pos * (n_pos + 1) / 2.0) / (n_pos * n_neg))
+
+
+def _validate(techniques, epochs, batch_size, hidden_units, learning_rate, weights, seed):
+    if isinstance(techniques, str) or not techniques:
+        raise ValueError(
+            "Invalid value for argument `techniques`: expected a non-empty list of names from "
+            f"{tuple(TECHNIQUES)}. Received: techniques={techniques!r}"
+        )
+    unknown = [t for t in techniques if t not in TECHNIQUES]
+    if unknown:
+        raise ValueError(
+            f"Invalid value for argument `techniques`: unknown name(s) {unknown}; expected "
+            f"names from {tuple(TECHNIQUES)}. Received: techniques={list(techniques)!r}"
+        )
+    for arg, value in (("epochs", epochs), ("batch_size", batch_size)):
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise ValueError(
+                f"Invalid value for argument `{arg}`: expected a positive int. "
+                f"Received: {arg}={value!r}"
+            )
+    if (
+        isinstance(hidden_units, (str, int))
+        or not hidden_units
+        or any(isinstance(u, bool) or not isinstance(u, int) or u < 1 for u in hidden_units)
+    ):
+        raise ValueError(
+            "Invalid value for argument `hidden_units`: expected a non-empty list of positive "
+            f"ints. Received: hidden_units={hidden_units!r}"
+        )
+    if (
+        isinstance(learning_rate, bool)
+        or not isinstance(learning_rate, (int, float))
+        or not (learning_rate > 0)
+    ):
+        raise ValueError(
+            "Invalid value for argument `learning_rate`: expected a positive float. "
+            f"Received: learning_rate={learning_rate!r}"
+        )
+    if (
+        isinstance(weights, (str, int, float))
+        or not weights
+        or any(isinstance(w, bool) or not isinstance(w, (int, float)) or not w > 0 for w in weights)
+    ):
+        raise ValueError(
+            "Invalid value for argument `min_diff_weights`: expected a non-empty list of "
+            f"positive floats. Received: min_diff_weights={weights!r}"
+        )
+    if isinstance(seed, bool) or not isinstance(seed, int):
+        raise ValueError(
+            f"Invalid value for argument `seed`: expected an int. Received: seed={seed!r}"
+        )

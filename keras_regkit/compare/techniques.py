@@ -1,0 +1,276 @@
+"""The techniques `keras-regkit compare` trains, each on the same base MLP."""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+import keras
+import numpy as np
+
+from keras_regkit import layers as regkit_layers
+from keras_regkit import min_diff, recipes, regularizers
+
+
+@dataclasses.dataclass(frozen=True)
+class Technique:
+    """One row family of the comparison.
+
+    Attributes:
+        name: the name `--techniques` takes.
+        label: the name in the table.
+        setting: what exactly is applied, with its strength.
+        reference: the paper (or Keras object) behind it.
+    """
+
+    name: str
+    label: str
+    setting: str
+    reference: str
+
+
+TECHNIQUES = {
+    t.name: t
+    for t in (
+        Technique("none", "None", "the base MLP, no regularization", "baseline"),
+        Technique(
+            "l2",
+            "L2",
+            "keras.regularizers.L2(1e-4) on every kernel",
+            "weight decay, Krogh & Hertz (NeurIPS 1991)",
+        ),
+        Technique(
+            "elastic_net",
+            "ElasticNet",
+            "ElasticNet(1e-4, l1_ratio=0.5) on every kernel",
+            "Zou & Hastie (JRSS-B 2005)",
+        ),
+        Technique(
+            "group_lasso",
+            "GroupLasso",
+            "GroupLasso(2e-3) on the first kernel, one group per input feature",
+            "Yuan & Lin (JRSS-B 2006); Scardapane et al. (Neurocomputing 2017)",
+        ),
+        Technique(
+            "dropout",
+            "Dropout",
+            "Dropout(0.3) after every hidden layer",
+            "Srivastava et al. (JMLR 2014)",
+        ),
+        Technique(
+            "drop_connect",
+            "DropConnect",
+            "DropConnectDense(rate=0.3) for every hidden layer",
+            "Wan et al. (ICML 2013)",
+        ),
+        Technique(
+            "batch_norm",
+            "BatchNorm",
+            "BatchNormalization before every hidden activation",
+            "Ioffe & Szegedy (ICML 2015)",
+        ),
+        Technique(
+            "gaussian_noise",
+            "Gaussian noise",
+            "keras.layers.GaussianNoise(0.2) on the inputs",
+            "Bishop (Neural Computation 1995)",
+        ),
+        Technique(
+            "mixup",
+            "MixUp",
+            "recipes.MixUpPyDataset(alpha=0.2): every training batch mixed as "
+            "layers.TabularMixUp mixes one",
+            "Zhang et al. (ICLR 2018)",
+        ),
+        Technique(
+            "max_norm",
+            "MaxNorm",
+            "keras.constraints.MaxNorm(1.0) on every hidden kernel",
+            "Srivastava et al. (JMLR 2014)",
+        ),
+        Technique(
+            "early_stopping",
+            "Early stopping",
+            "keras.callbacks.EarlyStopping on the validation cross-entropy, patience 3, best "
+            "weights restored",
+            "Prechelt (1998)",
+        ),
+        Technique(
+            "weight_noise",
+            "Weight noise",
+            "NoisyDense(stddev=0.02) for every hidden layer",
+            "Graves (NeurIPS 2011); An (Neural Computation 1996)",
+        ),
+        Technique(
+            "min_diff",
+            "MinDiff",
+            "MinDiffModel(MMDLoss('gaussian')) for false-positive-rate parity: the predictions "
+            "on negative examples of the two groups are pushed to the same distribution",
+            "Prost et al. (arXiv:1910.11779, 2019)",
+        ),
+        Technique(
+            "recipe",
+            "Recipe",
+            "keras_regkit.recipes.recommend(...) for this data and network",
+            "rules of thumb combined",
+        ),
+    )
+}
+DEFAULT_TECHNIQUES = tuple(name for name in TECHNIQUES if name != "weight_noise")
+DEFAULT_MIN_DIFF_WEIGHTS = (0.5, 1.5, 3.0, 5.0)
+
+
+@dataclasses.dataclass
+class Setup:
+    """A model ready to compile and the arguments of its `fit`."""
+
+    model: keras.Model  # the model to compile and fit
+    original: keras.Model  # the model to predict with (differs for MinDiff)
+    x: Any
+    y: Any = None
+    callbacks: list = dataclasses.field(default_factory=list)
+    batch_size: int | None = None
+    recipe: recipes.Recipe | None = None
+
+
+def mlp(
+    n_features: int,
+    hidden_units: tuple[int, ...],
+    seed: int,
+    *,
+    kernel_regularizer=None,
+    first_kernel_regularizer=None,
+    kernel_constraint=None,
+    dense_cls=keras.layers.Dense,
+    dense_kwargs: dict | None = None,
+    input_noise: float = 0.0,
+    dropout: float = 0.0,
+    batch_norm: bool = False,
+) -> keras.Sequential:
+    """The base MLP (ReLU hidden layers, sigmoid output) with one technique switched on.
+
+    Every variant draws the same initial kernels (seeded initializers), so the
+    techniques start from the same weights.
+    """
+    layers: list = [keras.Input((n_features,))]
+    if input_noise:
+        layers.append(keras.layers.GaussianNoise(input_noise, seed=seed))
+    for index, units in enumerate(hidden_units):
+        reg = first_kernel_regularizer if index == 0 and first_kernel_regularizer else None
+        reg = reg or (kernel_regularizer() if kernel_regularizer else None)
+        layers.append(
+            dense_cls(
+                units,
+                kernel_initializer=keras.initializers.GlorotUniform(seed=seed + 1 + index),
+                kernel_regularizer=reg,
+                kernel_constraint=kernel_constraint() if kernel_constraint else None,
+                name=f"dense_{index + 1}",
+                **(dense_kwargs or {}),
+            )
+        )
+        if batch_norm:
+            layers.append(keras.layers.BatchNormalization(name=f"batch_norm_{index + 1}"))
+        layers.append(keras.layers.Activation("relu", name=f"relu_{index + 1}"))
+        if dropout:
+            layers.append(keras.layers.Dropout(dropout, seed=seed + 100 + index))
+    layers.append(
+        keras.layers.Dense(
+            1,
+            activation="sigmoid",
+            kernel_initializer=keras.initializers.GlorotUniform(seed=seed),
+            kernel_regularizer=kernel_regularizer() if kernel_regularizer else None,
+            name="output",
+        )
+    )
+    return keras.Sequential(layers, name="mlp")
+
+
+def build(
+    name: str,
+    task,
+    hidden_units: tuple[int, ...],
+    batch_size: int,
+    seed: int,
+    min_diff_weight: float | None = None,
+) -> Setup:
+    """The `Setup` of technique `name` on `task` (a `TabularTask`)."""
+    n = task.n_features
+    # (n, 1) labels match the model's output for the cross-entropy metric.
+    x, y = task.x_train, task.y_train.reshape(-1, 1)
+
+    def plain(**kwargs):
+        model = mlp(n, hidden_units, seed, **kwargs)
+        return Setup(model, model, x, y, batch_size=batch_size)
+
+    if name == "none":
+        return plain()
+    if name == "l2":
+        return plain(kernel_regularizer=lambda: keras.regularizers.L2(1e-4))
+    if name == "elastic_net":
+        return plain(kernel_regularizer=lambda: regularizers.ElasticNet(1e-4, l1_ratio=0.5))
+    if name == "group_lasso":
+        return plain(first_kernel_regularizer=regularizers.GroupLasso(2e-3))
+    if name == "dropout":
+        return plain(dropout=0.3)
+    if name == "drop_connect":
+        return plain(
+            dense_cls=regkit_layers.DropConnectDense, dense_kwargs={"rate": 0.3, "seed": seed}
+        )
+    if name == "batch_norm":
+        return plain(batch_norm=True)
+    if name == "gaussian_noise":
+        return plain(input_noise=0.2)
+    if name == "max_norm":
+        return plain(kernel_constraint=lambda: keras.constraints.MaxNorm(1.0))
+    if name == "weight_noise":
+        return plain(
+            dense_cls=regkit_layers.NoisyDense, dense_kwargs={"stddev": 0.02, "seed": seed}
+        )
+    if name == "early_stopping":
+        setup = plain()
+        setup.callbacks = [
+            keras.callbacks.EarlyStopping(
+                monitor="val_binary_crossentropy", patience=3, restore_best_weights=True
+            )
+        ]
+        return setup
+    if name == "mixup":
+        model = mlp(n, hidden_units, seed)
+        data = recipes.MixUpPyDataset(x, y, alpha=0.2, batch_size=batch_size, seed=seed)
+        return Setup(model, model, data)
+    if name == "min_diff":
+        original = mlp(n, hidden_units, seed)
+        model = min_diff.MinDiffModel(
+            original, min_diff.MMDLoss("gaussian"), loss_weight=float(min_diff_weight)
+        )
+        negatives = task.y_train == 0
+        data = min_diff.MinDiffPyDataset(
+            x,
+            y,
+            sensitive_x=x[task.groups_train & negatives],
+            nonsensitive_x=x[~task.groups_train & negatives],
+            batch_size=batch_size,
+            seed=seed,
+        )
+        return Setup(model, original, data)
+    if name == "recipe":
+        recipe = recipes.recommend(
+            "binary", n_samples=len(y), n_features=n, depth=len(hidden_units), seed=seed
+        )
+        model = recipe.build_model((n,), hidden_units=hidden_units, name="recipe_mlp")
+        data = recipe.training_data(x, y, batch_size=batch_size)
+        callbacks = recipe.callbacks(monitor="val_binary_crossentropy")
+        return Setup(model, model, data, callbacks=callbacks, recipe=recipe)
+    raise ValueError(
+        f"Invalid value for argument `name`: expected one of {tuple(TECHNIQUES)}. "
+        f"Received: name={name!r}"
+    )
+
+
+def kernels(model: keras.Model) -> list[np.ndarray]:
+    """The kernels of every Dense-like layer of `model`, as NumPy arrays."""
+    found = []
+    for layer in model.layers:
+        if isinstance(layer, keras.layers.Dense):
+            found.append(keras.ops.convert_to_numpy(layer.kernel))
+    return found

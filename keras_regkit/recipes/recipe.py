@@ -1,0 +1,480 @@
+"""Regularization recipes: a rule-based starting point for a dense network."""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from collections.abc import Sequence
+from typing import Any
+
+import keras
+
+from keras_regkit.recipes.mix_up_py_dataset import MixUpPyDataset
+from keras_regkit.regularizers.elastic_net import ElasticNet
+
+PROBLEM_TYPES = ("binary", "multiclass", "regression")
+
+# The thresholds of `recommend`'s rules.
+SMALL_DATA_SAMPLES = 5_000
+MANY_FEATURES = 100
+MANY_FEATURES_PER_SAMPLE = 0.1
+DEEP_NETWORK_LAYERS = 3
+
+_OUTPUT_ACTIVATIONS = {"binary": "sigmoid", "multiclass": "softmax", "regression": None}
+
+
+@keras.saving.register_keras_serializable(package="keras_regkit")
+@dataclasses.dataclass(frozen=True)
+class Recipe:
+    """A regularization recipe for a dense (MLP) network, and the Keras objects it needs.
+
+    A recipe is plain data: the strength of the weight penalty, the dropout
+    rate, whether to use batch normalization, the augmentation and the early
+    stopping patience. It builds fresh Keras objects on request, so one recipe
+    configures any number of models. `recommend()` returns one from a few
+    rules of thumb; a `Recipe` can also be written (or `dataclasses.replace`d)
+    by hand, and round-trips through `get_config`/`from_config`.
+
+    The techniques:
+
+    - weight penalty: `keras.regularizers.L2` (weight decay; Krogh & Hertz,
+      NeurIPS 1991), or `keras_regkit.regularizers.ElasticNet` when
+      `l1_ratio > 0` (Zou & Hastie, 2005), on every kernel;
+    - dropout after every hidden block (Srivastava et al., JMLR 2014);
+    - batch normalization before every hidden activation (Ioffe & Szegedy,
+      ICML 2015);
+    - MixUp of training examples (Zhang et al., ICLR 2018) through
+      `MixUpPyDataset`, and Gaussian noise on the inputs (Bishop, Neural
+      Computation 1995);
+    - early stopping on the validation loss with the best weights restored
+      (Prechelt, 1998).
+
+    Args:
+        problem_type: `"binary"`, `"multiclass"` or `"regression"`; sets the
+            output activation (sigmoid, softmax, linear).
+        weight_decay: non-negative float, the factor of the kernel penalty
+            (0 for none).
+        l1_ratio: float in [0, 1]: 0 gives `L2(weight_decay)`, more gives
+            `ElasticNet(weight_decay, l1_ratio)`.
+        dropout_rate: float in [0, 1), 0 for no dropout.
+        batch_norm: bool, whether hidden blocks use `BatchNormalization`.
+        mixup_alpha: positive float, the MixUp Beta parameter, or None for no
+            MixUp.
+        input_noise_stddev: non-negative float, standard deviation of the
+            `GaussianNoise` added to the inputs in training (0 for none).
+        early_stopping_patience: positive int, epochs without improvement of
+            the validation loss before training stops.
+        seed: int or None, base seed of the random layers and of the data.
+        reasons: one line per rule behind the recipe (filled by `recommend`).
+
+    Example:
+
+    >>> recipe = recommend("binary", n_samples=2_000, n_features=20, depth=3, seed=0)
+    >>> print(recipe)  # the rules that fired
+    >>> model = recipe.build_model(input_shape=(20,), hidden_units=(64, 64, 32))
+    >>> model.compile("adam", "binary_crossentropy")
+    >>> model.fit(
+    ...     recipe.training_data(x, y, batch_size=64),
+    ...     validation_data=(x_val, y_val),
+    ...     epochs=100,
+    ...     callbacks=recipe.callbacks(),
+    ... )
+    """
+
+    problem_type: str
+    weight_decay: float = 1e-4
+    l1_ratio: float = 0.0
+    dropout_rate: float = 0.0
+    batch_norm: bool = False
+    mixup_alpha: float | None = None
+    input_noise_stddev: float = 0.0
+    early_stopping_patience: int = 5
+    seed: int | None = None
+    reasons: tuple[str, ...] = ()
+
+    def __post_init__(self):
+        _check_problem_type(self.problem_type)
+        _set(self, "weight_decay", _check_float("weight_decay", self.weight_decay, 0.0, None))
+        _set(self, "l1_ratio", _check_float("l1_ratio", self.l1_ratio, 0.0, 1.0))
+        _set(
+            self,
+            "dropout_rate",
+            _check_float("dropout_rate", self.dropout_rate, 0.0, 1.0, high_open=True),
+        )
+        if not isinstance(self.batch_norm, bool):
+            raise ValueError(
+                "Invalid value for argument `batch_norm`: expected a bool. "
+                f"Received: batch_norm={self.batch_norm!r}"
+            )
+        if self.mixup_alpha is not None:
+            alpha = self.mixup_alpha
+            if _not_number(alpha) or not alpha > 0:
+                raise ValueError(
+                    "Invalid value for argument `mixup_alpha`: expected a positive float or "
+                    f"None. Received: mixup_alpha={alpha!r}"
+                )
+            _set(self, "mixup_alpha", float(alpha))
+        _set(
+            self,
+            "input_noise_stddev",
+            _check_float("input_noise_stddev", self.input_noise_stddev, 0.0, None),
+        )
+        _check_int("early_stopping_patience", self.early_stopping_patience, minimum=1)
+        if self.seed is not None:
+            _check_int("seed", self.seed, minimum=None)
+        if isinstance(self.reasons, str) or not all(isinstance(r, str) for r in self.reasons):
+            raise ValueError(
+                "Invalid value for argument `reasons`: expected a sequence of strings. "
+                f"Received: reasons={self.reasons!r}"
+            )
+        _set(self, "reasons", tuple(self.reasons))
+
+    # -- Keras objects -----------------------------------------------------------------------
+
+    def kernel_regularizer(self) -> keras.regularizers.Regularizer | None:
+        """A new kernel regularizer: `L2`, `ElasticNet`, or None without a penalty."""
+        if self.weight_decay == 0:
+            return None
+        if self.l1_ratio == 0:
+            return keras.regularizers.L2(self.weight_decay)
+        return ElasticNet(self.weight_decay, l1_ratio=self.l1_ratio)
+
+    def input_layers(self) -> list[keras.layers.Layer]:
+        """Layers to put right after the `Input`: `GaussianNoise`, or nothing."""
+        if self.input_noise_stddev == 0:
+            return []
+        return [
+            keras.layers.GaussianNoise(
+                self.input_noise_stddev, seed=self._seed(0), name="input_noise"
+            )
+        ]
+
+    def hidden_block(
+        self, units: int, activation: str = "relu", block_index: int = 0
+    ) -> list[keras.layers.Layer]:
+        """The layers of one hidden block.
+
+        `Dense(units)` with the kernel penalty (without a bias under batch
+        normalization, which has its own offset), then `BatchNormalization`,
+        the activation and `Dropout`, as the recipe says.
+
+        Args:
+            units: positive int, width of the block.
+            activation: activation name.
+            block_index: position of the block in the network; gives each
+                block's dropout its own seed and the layers distinct names.
+
+        Returns:
+            A list of layers, to add to a `keras.Sequential` in order.
+        """
+        _check_int("units", units, minimum=1)
+        _check_int("block_index", block_index, minimum=0)
+        n = block_index + 1
+        layers = [
+            keras.layers.Dense(
+                units,
+                use_bias=not self.batch_norm,
+                kernel_regularizer=self.kernel_regularizer(),
+                kernel_initializer=keras.initializers.GlorotUniform(seed=self._seed(100 + n)),
+                name=f"dense_{n}",
+            )
+        ]
+        if self.batch_norm:
+            layers.append(keras.layers.BatchNormalization(name=f"batch_norm_{n}"))
+        layers.append(keras.layers.Activation(activation, name=f"{activation}_{n}"))
+        if self.dropout_rate > 0:
+            layers.append(
+                keras.layers.Dropout(self.dropout_rate, seed=self._seed(n), name=f"dropout_{n}")
+            )
+        return layers
+
+    def output_layer(self, units: int | None = None) -> keras.layers.Dense:
+        """The output `Dense` layer, with the problem type's activation and the penalty.
+
+        Args:
+            units: output width. Defaults to 1 for binary and regression
+                problems; required (>= 2, the number of classes) for multiclass.
+        """
+        if units is None:
+            if self.problem_type == "multiclass":
+                raise ValueError(
+                    "Invalid value for argument `units`: a multiclass recipe needs the number "
+                    "of classes. Received: units=None"
+                )
+            units = 1
+        _check_int("units", units, minimum=2 if self.problem_type == "multiclass" else 1)
+        return keras.layers.Dense(
+            units,
+            activation=_OUTPUT_ACTIVATIONS[self.problem_type],
+            kernel_regularizer=self.kernel_regularizer(),
+            kernel_initializer=keras.initializers.GlorotUniform(seed=self._seed(100)),
+            name="output",
+        )
+
+    def build_model(
+        self,
+        input_shape: Sequence[int],
+        hidden_units: Sequence[int] = (64, 32),
+        output_units: int | None = None,
+        activation: str = "relu",
+        name: str | None = None,
+    ) -> keras.Sequential:
+        """A `keras.Sequential` MLP regularized by the recipe (not compiled).
+
+        Args:
+            input_shape: shape of one example, e.g. `(n_features,)`.
+            hidden_units: widths of the hidden blocks.
+            output_units: see `output_layer`.
+            activation: hidden activation.
+            name: model name.
+
+        Returns:
+            `Sequential([Input, *input_layers(), *hidden_block(u, i) for each
+            width, output_layer()])`.
+        """
+        if isinstance(hidden_units, int):
+            hidden_units = (hidden_units,)
+        layers = [keras.Input(tuple(input_shape)), *self.input_layers()]
+        for index, units in enumerate(hidden_units):
+            layers.extend(self.hidden_block(units, activation=activation, block_index=index))
+        layers.append(self.output_layer(output_units))
+        return keras.Sequential(layers, name=name)
+
+    def training_data(
+        self, x, y, batch_size: int = 32, shuffle: bool = True, **kwargs
+    ) -> MixUpPyDataset:
+        """Training batches: shuffled, and mixed when the recipe uses MixUp.
+
+        Args:
+            x: features, shape `(n, n_features)`.
+            y: labels (one-hot for multiclass with MixUp).
+            batch_size: examples per batch.
+            shuffle: reshuffle every epoch.
+            **kwargs: passed to `MixUpPyDataset`.
+
+        Returns:
+            A `MixUpPyDataset` to pass to `model.fit`.
+        """
+        return MixUpPyDataset(
+            x,
+            y,
+            alpha=self.mixup_alpha,
+            batch_size=batch_size,
+            shuffle=shuffle,
+            seed=self._seed(200),
+            **kwargs,
+        )
+
+    def callbacks(self, monitor: str = "val_loss") -> list[keras.callbacks.Callback]:
+        """`[EarlyStopping(monitor, patience, restore_best_weights=True)]`.
+
+        Args:
+            monitor: the logged quantity to watch. `val_loss` includes the
+                weight penalty, which keeps shrinking as the weights decay;
+                an unpenalized metric (compile with
+                `metrics=["binary_crossentropy"]` and monitor
+                `"val_binary_crossentropy"`) stops on the fit alone.
+        """
+        return [
+            keras.callbacks.EarlyStopping(
+                monitor=monitor,
+                patience=self.early_stopping_patience,
+                restore_best_weights=True,
+            )
+        ]
+
+    def _seed(self, offset: int) -> int | None:
+        return None if self.seed is None else self.seed + offset
+
+    # -- description and serialization ------------------------------------------------------
+
+    @property
+    def techniques(self) -> tuple[str, ...]:
+        """Short names of the techniques in the recipe, e.g. `("ElasticNet", "early stopping")`."""
+        names = []
+        if self.weight_decay > 0:
+            names.append("L2" if self.l1_ratio == 0 else "ElasticNet")
+        if self.dropout_rate > 0:
+            names.append("dropout")
+        if self.batch_norm:
+            names.append("batch norm")
+        if self.mixup_alpha is not None:
+            names.append("MixUp")
+        if self.input_noise_stddev > 0:
+            names.append("input noise")
+        names.append("early stopping")
+        return tuple(names)
+
+    def __str__(self) -> str:
+        lines = [f"Recipe for {self.problem_type}: {' + '.join(self.techniques)}"]
+        lines.extend(f"  - {reason}" for reason in self.reasons)
+        return "\n".join(lines)
+
+    def get_config(self) -> dict[str, Any]:
+        config = dataclasses.asdict(self)
+        config["reasons"] = list(self.reasons)
+        return config
+
+    @classmethod
+    def from_config(cls, config: dict[str, Any]) -> Recipe:
+        return cls(**config)
+
+
+def recommend(
+    problem_type: str,
+    n_samples: int,
+    n_features: int,
+    depth: int = 2,
+    seed: int | None = None,
+) -> Recipe:
+    """Recommends a regularization recipe for a dense network from the shape of the problem.
+
+    Rules of thumb, each recorded in `Recipe.reasons`:
+
+    - Early stopping, always: patience 5 (10 for small data), best weights
+      restored.
+    - A weight penalty for classification and regression: `L2(1e-4)`
+      (`L2(1e-3)` for small data).
+    - Many features (`n_features >= 100` or `n_features > 0.1 * n_samples`):
+      `ElasticNet(l1_ratio=0.5)` of the same strength instead of `L2`.
+    - Small data (`n_samples < 5000`): strong augmentation, MixUp
+      (`alpha=0.4`) and Gaussian input noise (`stddev=0.1`).
+    - Deep networks (`depth >= 3` hidden layers): `Dropout(0.2)` and
+      `BatchNormalization` in every hidden block.
+
+    Small data gets the stronger penalty and patience because its validation
+    loss is noisier and it overfits sooner; many features call for the L1
+    part of Elastic Net to switch off uninformative ones; dropout and batch
+    normalization pay off in networks deep enough to co-adapt and to suffer
+    from shifting activations. These are starting points to tune from, not
+    optima: `keras-regkit compare` measures them against each technique alone.
+
+    Args:
+        problem_type: `"binary"`, `"multiclass"` or `"regression"`.
+        n_samples: positive int, number of training examples.
+        n_features: positive int, number of input features.
+        depth: positive int, number of hidden layers of the network.
+        seed: int or None, base seed of the recipe's random layers and data.
+
+    Returns:
+        A `Recipe`.
+
+    Example:
+
+    >>> recipe = recommend("binary", n_samples=30_000, n_features=104, depth=3, seed=0)
+    >>> recipe.techniques
+    ('ElasticNet', 'dropout', 'batch norm', 'early stopping')
+    """
+    _check_problem_type(problem_type)
+    _check_int("n_samples", n_samples, minimum=1)
+    _check_int("n_features", n_features, minimum=1)
+    _check_int("depth", depth, minimum=1)
+    if seed is not None:
+        _check_int("seed", seed, minimum=None)
+
+    small = n_samples < SMALL_DATA_SAMPLES
+    many_features = n_features >= MANY_FEATURES or n_features > MANY_FEATURES_PER_SAMPLE * n_samples
+    deep = depth >= DEEP_NETWORK_LAYERS
+    size = f"{n_samples:,} samples"
+    reasons = []
+
+    patience = 10 if small else 5
+    reason = f"early stopping (patience {patience}): always"
+    if small:
+        reason += f"; small data ({size} < {SMALL_DATA_SAMPLES:,}) has a noisy validation loss"
+    reasons.append(reason)
+    weight_decay = 1e-3 if small else 1e-4
+    l1_ratio = 0.0
+    if many_features:
+        l1_ratio = 0.5
+        reasons.append(
+            f"ElasticNet({weight_decay:g}, l1_ratio=0.5): many features ({n_features:,} for "
+            f"{size}); its L1 part switches uninformative ones off"
+        )
+    else:
+        reasons.append(
+            f"L2({weight_decay:g}): a weight penalty for {problem_type} problems"
+            + (", stronger for small data" if small else "")
+        )
+    mixup_alpha, noise = None, 0.0
+    if small:
+        mixup_alpha, noise = 0.4, 0.1
+        reasons.append(
+            f"MixUp(alpha=0.4) and input noise (stddev 0.1): small data ({size} < "
+            f"{SMALL_DATA_SAMPLES:,}) needs strong augmentation"
+        )
+    dropout, batch_norm = 0.0, False
+    if deep:
+        dropout, batch_norm = 0.2, True
+        reasons.append(
+            f"Dropout(0.2) and BatchNormalization: a deep network ({depth} hidden layers "
+            f">= {DEEP_NETWORK_LAYERS})"
+        )
+    return Recipe(
+        problem_type=problem_type,
+        weight_decay=weight_decay,
+        l1_ratio=l1_ratio,
+        dropout_rate=dropout,
+        batch_norm=batch_norm,
+        mixup_alpha=mixup_alpha,
+        input_noise_stddev=noise,
+        early_stopping_patience=patience,
+        seed=seed,
+        reasons=tuple(reasons),
+    )
+
+
+def _set(recipe: Recipe, name: str, value: Any) -> None:
+    object.__setattr__(recipe, name, value)  # normalising a frozen dataclass's fields
+
+
+def _not_number(value: Any) -> bool:
+    return (
+        isinstance(value, bool)
+        or not isinstance(value, (int, float))
+        or not math.isfinite(float(value))
+    )
+
+
+def _check_problem_type(problem_type: Any) -> None:
+    if problem_type not in PROBLEM_TYPES:
+        raise ValueError(
+            f"Invalid value for argument `problem_type`: expected one of {PROBLEM_TYPES}. "
+            f"Received: problem_type={problem_type!r}"
+        )
+
+
+def _check_float(
+    name: str, value: Any, low: float, high: float | None, high_open: bool = False
+) -> float:
+    ok = not _not_number(value) and value >= low
+    if ok and high is not None:
+        ok = value < high if high_open else value <= high
+    if not ok:
+        if high is None:
+            expected = "a non-negative float" if low == 0 else f"a float >= {low}"
+        else:
+            expected = f"a float in [{low:g}, {high:g}{')' if high_open else ']'}"
+        raise ValueError(
+            f"Invalid value for argument `{name}`: expected {expected}. Received: {name}={value!r}"
+        )
+    return float(value)
+
+
+def _check_int(name: str, value: Any, minimum: int | None) -> None:
+    if isinstance(value, bool) or not isinstance(value, int):
+        ok = False
+    else:
+        ok = minimum is None or value >= minimum
+    if not ok:
+        if minimum is None:
+            expected = "an int"
+        elif minimum == 1:
+            expected = "a positive int"
+        elif minimum == 0:
+            expected = "a non-negative int"
+        else:
+            expected = f"an int >= {minimum}"
+        raise ValueError(
+            f"Invalid value for argument `{name}`: expected {expected}. Received: {name}={value!r}"
+        )

@@ -1,0 +1,209 @@
+import io
+
+import fairlearn.metrics
+import keras
+import numpy as np
+import pytest
+from sklearn import metrics as sk_metrics
+
+from keras_regkit import layers as regkit_layers
+from keras_regkit import min_diff, regularizers, testing
+from keras_regkit.compare import (
+    TECHNIQUES,
+    ConsoleProgress,
+    TabularTask,
+    compare,
+    engine,
+    format_table,
+    log_loss,
+    roc_auc,
+    techniques,
+)
+
+
+def _task(n=120, d=5, seed=0, groups=True):
+    rng = np.random.default_rng(seed)
+
+    def split(m):
+        x = rng.normal(size=(m, d)).astype("float32")
+        g = rng.random(m) < 0.4
+        y = ((x[:, 0] + 0.8 * g + rng.normal(0, 0.5, m)) > 0.3).astype("float32")
+        return x, y, (g if groups else None)
+
+    (xt, yt, gt), (xv, yv, gv), (xs, ys, gs) = split(n), split(n // 2), split(n // 2)
+    return TabularTask(
+        name="synthetic",
+        x_train=xt,
+        y_train=yt,
+        x_val=xv,
+        y_val=yv,
+        x_test=xs,
+        y_test=ys,
+        groups_train=gt,
+        groups_val=gv,
+        groups_test=gs,
+        feature_names=tuple(f"f{i}" for i in range(d)),
+        target="y",
+        positive_label="1",
+        sensitive="g" if groups else None,
+        sensitive_group="g1" if groups else None,
+        reference_group="g0" if groups else None,
+    )
+
+
+def test_roc_auc_matches_sklearn_with_ties():
+    rng = np.random.default_rng(0)
+    y = rng.random(500) < 0.3
+    for scores in (rng.random(500), rng.integers(0, 5, 500).astype(float)):  # many ties
+        np.testing.assert_allclose(roc_auc(y, scores), sk_metrics.roc_auc_score(y, scores))
+    assert np.isnan(roc_auc(np.zeros(4), np.arange(4)))
+
+
+def test_log_loss_matches_sklearn_and_keras():
+    rng = np.random.default_rng(0)
+    y = (rng.random(300) < 0.4).astype("float32")
+    p = rng.random(300).astype("float32")
+    p[:3] = [0.0, 1.0, 1.0]  # clipped like Keras
+    keras_value = testing.to_numpy(keras.losses.binary_crossentropy(y[:, None], p[:, None])).mean()
+    np.testing.assert_allclose(log_loss(y, p), keras_value, rtol=1e-5)
+    q = np.clip(p.astype("float64"), 1e-7, 1 - 1e-7)
+    np.testing.assert_allclose(log_loss(y, q), sk_metrics.log_loss(y, q), rtol=1e-10)
+
+
+def test_measurements_match_sklearn_and_fairlearn():
+    task = _task()
+    model = keras.Sequential(
+        [keras.Input((5,)), keras.layers.Dense(4, "relu"), keras.layers.Dense(1, "sigmoid")]
+    )
+    kernel = testing.to_numpy(model.layers[0].kernel).copy()
+    kernel[:2] = 0.0  # 8 of the 20 + 4 kernel weights
+    model.layers[0].kernel.assign(kernel)
+    result = engine._measure(model, task, "none", "None", None, {"loss": [1.0, 0.5]}, 2.5)
+
+    def scores(x):
+        return testing.to_numpy(model.predict(x, verbose=0))[:, 0].astype("float64")
+
+    p_train, p_val, p_test = scores(task.x_train), scores(task.x_val), scores(task.x_test)
+    np.testing.assert_allclose(result.train_loss, sk_metrics.log_loss(task.y_train, p_train))
+    np.testing.assert_allclose(result.val_loss, sk_metrics.log_loss(task.y_val, p_val))
+    np.testing.assert_allclose(result.overfit_gap, result.val_loss - result.train_loss)
+    np.testing.assert_allclose(result.test_auc, sk_metrics.roc_auc_score(task.y_test, p_test))
+    predictions = p_test > 0.5
+    np.testing.assert_allclose(
+        result.test_accuracy, sk_metrics.accuracy_score(task.y_test, predictions)
+    )
+    for ours, theirs in (
+        (result.dp_gap, fairlearn.metrics.demographic_parity_difference),
+        (result.eo_gap, fairlearn.metrics.equal_opportunity_difference),
+        (result.fpr_gap, fairlearn.metrics.false_positive_rate_difference),
+    ):
+        expected = theirs(task.y_test, predictions, sensitive_features=task.groups_test)
+        np.testing.assert_allclose(ours, expected, atol=1e-12)
+    assert result.sparsity == pytest.approx(8 / 24)
+    assert result.epochs == 2 and result.seconds == 2.5
+
+
+def _layer_types(model):
+    return [type(layer).__name__ for layer in model.layers]
+
+
+def test_every_technique_builds_what_it_says():
+    task = _task()
+    setups = {
+        name: techniques.build(name, task, (8, 4), 32, seed=0, min_diff_weight=1.0)
+        for name in TECHNIQUES
+    }
+    dense = ["Dense", "Activation"] * 2 + ["Dense"]
+    assert _layer_types(setups["none"].model) == dense
+    for name, cls in (("l2", keras.regularizers.L2), ("elastic_net", regularizers.ElasticNet)):
+        regs = [layer.kernel_regularizer for layer in setups[name].model.layers[::2]]
+        assert len(regs) == 3 and all(type(r) is cls for r in regs)
+    regs = [layer.kernel_regularizer for layer in setups["group_lasso"].model.layers[::2]]
+    assert isinstance(regs[0], regularizers.GroupLasso) and regs[1:] == [None, None]
+    assert _layer_types(setups["dropout"].model).count("Dropout") == 2
+    assert _layer_types(setups["drop_connect"].model)[::2] == ["DropConnectDense"] * 2 + ["Dense"]
+    assert isinstance(setups["drop_connect"].model.layers[0], regkit_layers.DropConnectDense)
+    assert _layer_types(setups["batch_norm"].model).count("BatchNormalization") == 2
+    assert _layer_types(setups["gaussian_noise"].model)[0] == "GaussianNoise"
+    constraints = [layer.kernel_constraint for layer in setups["max_norm"].model.layers[:3:2]]
+    assert all(isinstance(c, keras.constraints.MaxNorm) for c in constraints)
+    assert _layer_types(setups["weight_noise"].model)[::2] == ["NoisyDense"] * 2 + ["Dense"]
+    [stopper] = setups["early_stopping"].callbacks
+    assert stopper.monitor == "val_binary_crossentropy" and stopper.restore_best_weights
+    assert setups["mixup"].x.alpha == 0.2
+    md = setups["min_diff"]
+    assert isinstance(md.model, min_diff.MinDiffModel) and md.original is md.model.original_model
+    assert md.model.loss_weight == 1.0
+    recipe = setups["recipe"].recipe
+    assert recipe is not None and setups["recipe"].callbacks
+    # Every variant starts from the base model's initial kernels.
+    base = setups["none"].model.layers[0].kernel
+    for name in ("l2", "dropout", "drop_connect", "max_norm", "min_diff"):
+        np.testing.assert_array_equal(
+            testing.to_numpy(setups[name].original.layers[0].kernel), testing.to_numpy(base)
+        )
+
+
+def test_compare_runs_and_reports():
+    task = _task()
+    stream = io.StringIO()
+    result = compare(
+        task,
+        ["none", "min_diff", "recipe"],
+        epochs=2,
+        batch_size=40,  # 120 training rows: no partial batch, one compile
+        hidden_units=(8, 4),
+        min_diff_weights=(0.5, 2.0),
+        seed=0,
+        progress=ConsoleProgress(stream),
+    )
+    labels = [run.label for run in result.runs]
+    assert labels == ["None", "MinDiff w=0.5", "MinDiff w=2", "Recipe"]
+    assert [run.min_diff_weight for run in result.runs] == [None, 0.5, 2.0, None]
+    assert result.recipe is not None and "MixUp" in result.recipe.techniques  # small data
+    for run in result.runs:
+        assert run.epochs == 2
+        assert set(run.history) >= {"loss", "binary_crossentropy", "val_binary_crossentropy"}
+        assert 0 <= run.test_auc <= 1 and 0 <= run.fpr_gap <= 1
+    log = stream.getvalue().splitlines()
+    assert len(log) == 4 and log[0].startswith("[1/4] None: 2 epochs in")
+    table = format_table(result).splitlines()
+    assert table[0].split()[:3] == ["Technique", "Epochs", "Train"]
+    assert len(table) == 2 + 4
+    markdown = format_table(result, markdown=True)
+    assert markdown.count("**") >= 2 * 7  # the best value of every ranked column
+
+
+def test_min_diff_is_skipped_without_groups():
+    stream = io.StringIO()
+    result = compare(
+        _task(groups=False),
+        ["none", "min_diff"],
+        epochs=1,
+        hidden_units=(4,),
+        progress=ConsoleProgress(stream),
+    )
+    assert [run.technique for run in result.runs] == ["none"]
+    assert np.isnan(result.runs[0].dp_gap)
+    assert result.notes == ["MinDiff skipped: no sensitive column (pass --sensitive COLUMN)"]
+    assert "MinDiff skipped" in stream.getvalue()
+
+
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        ({"techniques": []}, "`techniques`: expected a non-empty list"),
+        ({"techniques": ["lasso"]}, r"`techniques`: unknown name\(s\) \['lasso'\]"),
+        ({"epochs": 0}, "`epochs`: expected a positive int. Received: epochs=0"),
+        ({"batch_size": 1.5}, "`batch_size`: expected a positive int"),
+        ({"hidden_units": (8, 0)}, "`hidden_units`: expected a non-empty list of positive"),
+        ({"learning_rate": 0}, "`learning_rate`: expected a positive float"),
+        ({"min_diff_weights": (1.0, -1.0)}, "`min_diff_weights`: expected a non-empty list"),
+        ({"seed": None}, "`seed`: expected an int. Received: seed=None"),
+    ],
+)
+def test_compare_validates_arguments(kwargs, message):
+    arguments = {"techniques": ["none"]}
+    arguments.update(kwargs)
+    with pytest.raises(ValueError, match=f"Invalid value for argument {message}"):
+        compare(_task(), **arguments)

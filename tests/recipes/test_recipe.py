@@ -1,0 +1,263 @@
+import dataclasses
+
+import keras
+import numpy as np
+import pytest
+
+from keras_regkit import recipes, testing
+from keras_regkit.recipes import Recipe, recommend
+from keras_regkit.regularizers import ElasticNet
+
+LARGE, SMALL = 30_000, 1_000
+
+
+def _layer_types(model):
+    return [type(layer).__name__ for layer in model.layers]
+
+
+# -- the rules of `recommend` -------------------------------------------------------------
+
+
+@pytest.mark.parametrize("n_samples", [SMALL, LARGE])
+@pytest.mark.parametrize("problem_type", recipes.PROBLEM_TYPES)
+def test_early_stopping_always(problem_type, n_samples):
+    recipe = recommend(problem_type, n_samples=n_samples, n_features=10)
+    [callback] = recipe.callbacks()
+    assert isinstance(callback, keras.callbacks.EarlyStopping)
+    assert callback.monitor == "val_loss"
+    assert callback.restore_best_weights
+    # Small data: a noisier validation loss, so more patience.
+    assert callback.patience == (10 if n_samples < recipes.recipe.SMALL_DATA_SAMPLES else 5)
+    assert "early stopping" in recipe.techniques
+    assert recipe.reasons[0].startswith("early stopping")
+
+
+def test_callbacks_monitor_argument():
+    [callback] = recommend("binary", LARGE, 10).callbacks(monitor="val_binary_crossentropy")
+    assert callback.monitor == "val_binary_crossentropy"
+
+
+@pytest.mark.parametrize("problem_type", recipes.PROBLEM_TYPES)
+def test_l2_for_classification_and_regression(problem_type):
+    recipe = recommend(problem_type, n_samples=LARGE, n_features=20)
+    regularizer = recipe.kernel_regularizer()
+    assert type(regularizer) is keras.regularizers.L2
+    assert regularizer.l2 == pytest.approx(1e-4)
+    assert recipe.techniques == ("L2", "early stopping")
+    # Small data: a stronger penalty.
+    small = recommend(problem_type, n_samples=SMALL, n_features=20).kernel_regularizer()
+    assert type(small) is keras.regularizers.L2
+    assert small.l2 == pytest.approx(1e-3)
+
+
+@pytest.mark.parametrize(
+    "n_samples, n_features, many",
+    [
+        (LARGE, 99, False),
+        (LARGE, 100, True),  # n_features >= 100
+        (500, 50, False),  # exactly 0.1 * n_samples
+        (500, 51, True),  # n_features > 0.1 * n_samples
+    ],
+)
+def test_elastic_net_for_many_features(n_samples, n_features, many):
+    recipe = recommend("binary", n_samples=n_samples, n_features=n_features)
+    regularizer = recipe.kernel_regularizer()
+    if many:
+        assert isinstance(regularizer, ElasticNet)
+        assert regularizer.l1_ratio == 0.5
+        assert regularizer.factor == pytest.approx(recipe.weight_decay)
+        assert any(r.startswith("ElasticNet") for r in recipe.reasons)
+    else:
+        assert type(regularizer) is keras.regularizers.L2
+
+
+@pytest.mark.parametrize("n_samples, small", [(4_999, True), (5_000, False)])
+def test_strong_augmentation_for_small_data(n_samples, small):
+    recipe = recommend("binary", n_samples=n_samples, n_features=10)
+    layers = recipe.input_layers()
+    if small:
+        assert recipe.mixup_alpha == 0.4
+        assert recipe.training_data(np.zeros((8, 10)), np.zeros(8)).alpha == 0.4
+        [noise] = layers
+        assert isinstance(noise, keras.layers.GaussianNoise)
+        assert noise.stddev == pytest.approx(0.1)
+        assert {"MixUp", "input noise"} <= set(recipe.techniques)
+    else:
+        assert recipe.mixup_alpha is None
+        assert recipe.training_data(np.zeros((8, 10)), np.zeros(8)).alpha is None
+        assert layers == []
+
+
+@pytest.mark.parametrize("depth, deep", [(2, False), (3, True), (6, True)])
+def test_dropout_and_batch_norm_for_deep_networks(depth, deep):
+    recipe = recommend("regression", n_samples=LARGE, n_features=10, depth=depth)
+    model = recipe.build_model((10,), hidden_units=(8,) * depth)
+    types = _layer_types(model)
+    if deep:
+        assert recipe.dropout_rate == 0.2 and recipe.batch_norm
+        assert types == ["Dense", "BatchNormalization", "Activation", "Dropout"] * depth + ["Dense"]
+        assert all(layer.rate == 0.2 for layer in model.layers if "Dropout" in type(layer).__name__)
+        # Batch normalization has its own offset: the hidden Dense layers drop theirs.
+        assert not any(layer.use_bias for layer in model.layers[:-1] if hasattr(layer, "use_bias"))
+    else:
+        assert recipe.dropout_rate == 0 and not recipe.batch_norm
+        assert types == ["Dense", "Activation"] * depth + ["Dense"]
+
+
+def test_all_rules_together_and_description():
+    recipe = recommend("binary", n_samples=2_000, n_features=300, depth=4, seed=3)
+    assert recipe.techniques == (
+        "ElasticNet",
+        "dropout",
+        "batch norm",
+        "MixUp",
+        "input noise",
+        "early stopping",
+    )
+    assert len(recipe.reasons) == 4
+    text = str(recipe)
+    assert text.splitlines()[0] == (
+        "Recipe for binary: ElasticNet + dropout + batch norm + MixUp + input noise + "
+        "early stopping"
+    )
+    assert all(reason in text for reason in recipe.reasons)
+
+
+# -- the Keras objects a recipe builds ----------------------------------------------------
+
+
+def test_penalty_of_built_model_matches_numpy():
+    recipe = recommend("binary", n_samples=SMALL, n_features=120, depth=3, seed=0)
+    model = recipe.build_model((120,), hidden_units=(16, 8, 4))
+    model(np.zeros((2, 120), "float32"))
+    kernels = [testing.to_numpy(layer.kernel) for layer in model.layers if hasattr(layer, "kernel")]
+    factor, l1_ratio = recipe.weight_decay, recipe.l1_ratio
+    expected = sum(
+        factor * (l1_ratio * np.abs(k).sum() + (1 - l1_ratio) * np.square(k).sum()) for k in kernels
+    )
+    actual = sum(float(testing.to_numpy(loss)) for loss in model.losses)
+    assert len(kernels) == 4
+    np.testing.assert_allclose(actual, expected, rtol=1e-5)
+
+
+@pytest.mark.parametrize(
+    "problem_type, units, activation",
+    [("binary", None, "sigmoid"), ("multiclass", 4, "softmax"), ("regression", None, "linear")],
+)
+def test_output_layer(problem_type, units, activation):
+    layer = Recipe(problem_type).output_layer(units)
+    assert layer.units == (units or 1)
+    assert layer.activation.__name__ == activation
+
+
+def test_seeded_recipe_builds_identical_models_and_distinct_dropout_seeds():
+    recipe = recommend("binary", n_samples=SMALL, n_features=6, depth=3, seed=5)
+    first = recipe.build_model((6,), hidden_units=(8, 8, 8))
+    second = recipe.build_model((6,), hidden_units=(8, 8, 8))
+    for a, b in zip(first.get_weights(), second.get_weights(), strict=True):
+        np.testing.assert_array_equal(a, b)
+    seeds = [layer.seed for layer in first.layers if isinstance(layer, keras.layers.Dropout)]
+    assert len(set(seeds)) == 3
+    x = np.random.default_rng(0).normal(size=(16, 6)).astype("float32")
+    np.testing.assert_array_equal(
+        testing.to_numpy(first(x, training=True)), testing.to_numpy(second(x, training=True))
+    )
+
+
+def test_recipe_model_trains_saves_and_reloads():
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(256, 6)).astype("float32")
+    y = (x[:, 0] + 0.5 * x[:, 1] > 0).astype("float32")[:, None]
+    recipe = recommend("binary", n_samples=len(x), n_features=6, depth=3, seed=0)
+
+    model = recipe.build_model((6,), hidden_units=(16, 16, 8))
+    model.compile(
+        keras.optimizers.Adam(1e-2),
+        "binary_crossentropy",
+        jit_compile=testing.jit_compile_options()[-1],  # XLA on tensorflow and jax
+    )
+    history = model.fit(
+        recipe.training_data(x, y, batch_size=32),
+        validation_data=(x, y),
+        epochs=20,
+        callbacks=recipe.callbacks(),
+        verbose=0,
+    )
+    # A linearly separable problem: the regularized MLP must still learn it.
+    accuracy = np.mean((testing.to_numpy(model.predict(x, verbose=0)) > 0.5) == (y > 0.5))
+    assert accuracy > 0.9, (accuracy, history.history["val_loss"])
+    testing.run_model_saving_test(model, x)
+
+
+def test_serialization_round_trip():
+    recipe = recommend("multiclass", n_samples=SMALL, n_features=200, depth=3, seed=1)
+    restored = testing.run_serialization_test(recipe)
+    assert restored == recipe
+    assert Recipe.from_config(recipe.get_config()) == recipe
+
+
+def test_replace_and_no_penalty():
+    recipe = dataclasses.replace(recommend("binary", LARGE, 10), weight_decay=0.0)
+    assert recipe.kernel_regularizer() is None
+    assert recipe.techniques == ("early stopping",)
+
+
+def test_multiclass_output_needs_units():
+    with pytest.raises(ValueError, match="Invalid value for argument `units`: a multiclass"):
+        Recipe("multiclass").output_layer()
+
+
+# -- argument validation, one test per argument --------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        ({"problem_type": "ranking"}, "argument `problem_type`: expected one of"),
+        ({"n_samples": 0}, "argument `n_samples`: expected a positive int. Received: n_samples=0"),
+        ({"n_samples": 10.5}, "argument `n_samples`: expected a positive int"),
+        ({"n_features": 0}, "argument `n_features`: expected a positive int"),
+        ({"depth": 0}, "argument `depth`: expected a positive int. Received: depth=0"),
+        ({"seed": "1"}, "argument `seed`: expected an int. Received: seed='1'"),
+    ],
+)
+def test_recommend_validates_arguments(kwargs, message):
+    arguments = {"problem_type": "binary", "n_samples": 100, "n_features": 5}
+    arguments.update(kwargs)
+    with pytest.raises(ValueError, match=f"Invalid value for {message}"):
+        recommend(**arguments)
+
+
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        ({"problem_type": "clustering"}, "`problem_type`: expected one of"),
+        ({"weight_decay": -1.0}, "`weight_decay`: expected a non-negative float"),
+        ({"l1_ratio": 1.5}, r"`l1_ratio`: expected a float in \[0, 1\]. Received: l1_ratio=1.5"),
+        ({"dropout_rate": 1.0}, r"`dropout_rate`: expected a float in \[0, 1\)"),
+        ({"batch_norm": 1}, "`batch_norm`: expected a bool. Received: batch_norm=1"),
+        ({"mixup_alpha": 0.0}, "`mixup_alpha`: expected a positive float or None"),
+        ({"input_noise_stddev": float("nan")}, "`input_noise_stddev`: expected a non-negative"),
+        ({"early_stopping_patience": 0}, "`early_stopping_patience`: expected a positive int"),
+        ({"seed": 1.5}, "`seed`: expected an int. Received: seed=1.5"),
+        ({"reasons": "one string"}, "`reasons`: expected a sequence of strings"),
+    ],
+)
+def test_recipe_validates_fields(kwargs, message):
+    arguments = {"problem_type": "binary"}
+    arguments.update(kwargs)
+    with pytest.raises(ValueError, match=f"Invalid value for argument {message}"):
+        Recipe(**arguments)
+
+
+@pytest.mark.parametrize(
+    "call, message",
+    [
+        (lambda r: r.hidden_block(0), "`units`: expected a positive int. Received: units=0"),
+        (lambda r: r.hidden_block(4, block_index=-1), "`block_index`: expected a non-negative"),
+        (lambda r: r.output_layer(0), "`units`: expected a positive int"),
+    ],
+)
+def test_builders_validate_arguments(call, message):
+    with pytest.raises(ValueError, match=f"Invalid value for argument {message}"):
+        call(Recipe("binary"))

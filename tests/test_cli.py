@@ -1,0 +1,168 @@
+import csv
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from keras_regkit import cli
+from keras_regkit.compare import TECHNIQUES
+from keras_regkit.version import __version__
+
+
+def _run(argv):
+    """The exit status of `keras-regkit ARGV` (argparse exits, our errors return)."""
+    try:
+        return cli.main(argv)
+    except SystemExit as exit:
+        return exit.code
+
+
+@pytest.fixture(scope="module")
+def csv_path(tmp_path_factory):
+    rng = np.random.default_rng(0)
+    n = 160
+    group = rng.choice(["a", "b"], n, p=[0.7, 0.3])
+    age = rng.normal(40, 10, n).round()
+    color = rng.choice(["red", "green", "blue"], n)
+    score = 0.08 * (age - 40) + (color == "red") - 0.7 * (group == "b") + rng.normal(0, 0.7, n)
+    frame = pd.DataFrame(
+        {"age": age, "color": color, "group": group, "label": np.where(score > 0, "yes", "no")}
+    )
+    path = tmp_path_factory.mktemp("data") / "data.csv"
+    frame.to_csv(path, index=False)
+    return str(path)
+
+
+def _read(path):
+    with open(path, newline="") as file:
+        return list(csv.DictReader(file))
+
+
+def test_help_and_version(capsys):
+    assert _run(["--help"]) == 0
+    assert "compare" in capsys.readouterr().out
+    assert _run(["--version"]) == 0
+    assert capsys.readouterr().out.strip() == f"keras-regkit {__version__}"
+    assert _run(["compare", "--help"]) == 0
+    text = " ".join(capsys.readouterr().out.split())
+    assert "Exit status: 0 on success, 2 for bad arguments or unusable data." in text
+    assert all(name in text for name in TECHNIQUES)
+
+
+def test_compare_csv_writes_outputs_and_is_deterministic(csv_path, tmp_path, capsys):
+    argv = [
+        "compare",
+        "--data",
+        csv_path,
+        "--target",
+        "label",
+        "--sensitive",
+        "group",
+        "--techniques",
+        "none,min_diff",
+        "--min-diff-weights",
+        "1",
+        "--epochs",
+        "1",
+        "--batch-size",
+        "32",
+        "--hidden-units",
+        "8",
+        "--seed",
+        "3",
+    ]
+    assert _run([*argv, "--out", str(tmp_path / "a")]) == 0
+    captured = capsys.readouterr()
+    assert _run([*argv, "--out", str(tmp_path / "b")]) == 0
+    assert sorted(os.listdir(tmp_path / "a")) == [
+        "fairness_frontier.png",
+        "learning_curves.png",
+        "report.md",
+        "results.csv",
+    ]
+    # The table on stdout, progress on stderr.
+    assert "MinDiff w=1" in captured.out and "Wrote report.md, results.csv" in captured.out
+    assert "[1/2] None: 1 epochs in" in captured.err
+    assert "sensitive `group`: b vs a" in captured.err
+
+    first, second = _read(tmp_path / "a" / "results.csv"), _read(tmp_path / "b" / "results.csv")
+    assert [row["technique"] for row in first] == ["none", "min_diff"]
+    assert [row["min_diff_weight"] for row in first] == ["", "1.000000"]
+    for a, b in zip(first, second, strict=True):
+        a.pop("seconds"), b.pop("seconds")
+        assert a == b  # the same seed gives the same results
+        assert 0 <= float(a["test_auc"]) <= 1 and float(a["dp_gap"]) >= 0
+
+    report = (tmp_path / "a" / "report.md").read_text()
+    assert "| Technique | Epochs | Train loss | Val loss | Gap |" in report
+    assert "![fairness_frontier.png](fairness_frontier.png)" in report
+    assert "keras-regkit compare --data" in report and "--seed 3" in report
+
+
+def test_compare_bundled_adult(tmp_path, capsys):
+    out = tmp_path / "adult"
+    argv = ["compare", "--techniques", "none", "--epochs", "1", "--max-train-rows", "256"]
+    argv += ["--batch-size", "32"]
+    assert _run([*argv, "--out", str(out)]) == 0
+    err = capsys.readouterr().err
+    assert "Loading the bundled UCI Adult data" in err
+    assert "sensitive `sex`: Female vs Male" in err
+    assert "note: training rows limited to 256" in err
+    [row] = _read(out / "results.csv")
+    assert row["technique"] == "none" and row["epochs"] == "1"
+    assert float(row["test_auc"]) > 0.6  # even 256 rows and one epoch beat chance
+    report = (out / "report.md").read_text()
+    assert "UCI Adult (bundled" in report and "15,060 test rows" in report
+
+
+@pytest.mark.parametrize(
+    "extra, message",
+    [
+        (["--data", "{missing}", "--target", "label"], "no such file"),
+        (["--data", "{empty}", "--target", "label"], "the file is empty"),
+        (["--data", "{ragged}", "--target", "label"], "as CSV: Error tokenizing data"),
+        (["--data", "{csv}", "--target", "income"], "--target column 'income' is not in"),
+        (
+            ["--data", "{csv}", "--target", "label", "--sensitive", "sex"],
+            "--sensitive column 'sex' is not in",
+        ),
+        (["--data", "{csv}", "--target", "color"], "must be binary (exactly two values)"),
+        (["--data", "{csv}"], "--data needs --target COL"),
+        (["--target", "label"], "--target applies to --data CSV"),
+        (["--sensitive", "age"], "the bundled Adult data has the sensitive columns"),
+        (["--techniques", "none", "lasso"], "unknown technique(s) lasso"),
+        (["--epochs", "0"], "argument --epochs: expected a positive int, received '0'"),
+        (["--min-diff-weights", "-1"], "expected a positive number, received '-1'"),
+    ],
+)
+def test_compare_bad_input_exits_with_2(extra, message, csv_path, tmp_path, capsys):
+    empty, ragged = tmp_path / "empty.csv", tmp_path / "ragged.csv"
+    empty.write_text("")
+    ragged.write_text("a,label\n1,yes\n1,2,3,4\n")
+    paths = {
+        "missing": str(tmp_path / "missing.csv"),
+        "empty": str(empty),
+        "ragged": str(ragged),
+        "csv": csv_path,
+    }
+    argv = ["compare", *(arg.format(**paths) for arg in extra), "--out", str(tmp_path / "o")]
+    assert _run(argv) == 2
+    err = capsys.readouterr().err
+    assert message in " ".join(err.split()), err
+    assert not (tmp_path / "o").exists()  # nothing trained, nothing written
+
+
+def test_console_script_exit_status(tmp_path):
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
+    command = [sys.executable, "-m", "keras_regkit.cli", "compare", "--data"]
+    result = subprocess.run(
+        [*command, str(tmp_path / "nope.csv"), "--target", "y"],
+        capture_output=True,
+        text=True,
+        env=env,
+    )
+    assert result.returncode == 2
+    assert "keras-regkit compare: error: cannot read" in result.stderr
