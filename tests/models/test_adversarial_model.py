@@ -136,6 +136,24 @@ def test_training_step_matches_closed_form(method, jit_compile):
     testing.assert_allclose(bias, [b - lr * grad_b], atol=1e-6, rtol=1e-5)
 
 
+@pytest.mark.parametrize("jit_compile", JIT)
+def test_zero_adversarial_weight_trains_like_the_plain_model(jit_compile):
+    # Several steps: also checks that no gradient leaks or accumulates across steps.
+    x, y, w, b = _logistic_problem(n=24)
+    plain = _logistic_model(w, b)
+    plain.compile(optimizer=keras.optimizers.SGD(0.5), loss="binary_crossentropy")
+    plain.fit(x, y, batch_size=8, epochs=2, shuffle=False, verbose=0)
+    model = AdversarialModel(_logistic_model(w, b), epsilon=0.1, adversarial_weight=0.0)
+    model.compile(
+        optimizer=keras.optimizers.SGD(0.5), loss="binary_crossentropy", jit_compile=jit_compile
+    )
+    history = model.fit(x, y, batch_size=8, epochs=2, shuffle=False, verbose=0)
+    for a, b_ in zip(plain.weights, model.model.weights, strict=True):
+        testing.assert_allclose(b_, a, atol=1e-6)
+    # The adversarial loss is still measured.
+    assert history.history["adversarial_loss"][-1] > history.history["clean_loss"][-1]
+
+
 def test_pgd_stays_in_the_ball_and_is_seeded():
     rng = np.random.default_rng(4)
     x = rng.uniform(size=(16, 6)).astype("float32")
