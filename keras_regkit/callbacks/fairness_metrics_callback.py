@@ -5,7 +5,7 @@ from __future__ import annotations
 import numbers
 import re
 import warnings
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 import keras
@@ -225,7 +225,7 @@ class FairnessMetricsCallback(keras.callbacks.Callback):
                 f"Invalid value for argument `validation_data`: {_DATA_HELP}. "
                 f"Received: validation_data of type {type(data).__name__}"
             )
-        if iter(data) is data:
+        if isinstance(data, Iterator):  # a generator or iterator: read once only
             raise ValueError(
                 f"Invalid value for argument `validation_data`: {_DATA_HELP}. Received a "
                 f"one-shot iterator ({type(data).__name__}), which would be exhausted after "
