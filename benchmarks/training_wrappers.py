@@ -11,6 +11,9 @@ on torch) and warmed up; then one epoch of every variant is timed in turn,
 gives median times per step and their ratio to the plain Adam step. Variants:
 Adam, GradientNoise(Adam), FGSM, PGD with 3 and with 7 steps.
 
+On a machine shared with other jobs, run torch with OMP_NUM_THREADS=1: its
+default intra-op threads contend for the cores and dominate the step time.
+
 Part 2 (robustness). The same MLP trained for `--epochs` epochs with plain Adam,
 FGSM adversarial training and PGD adversarial training (epsilon `--epsilon` on
 pixels scaled to [0, 1]), each evaluated on the 497 held-out images: clean
