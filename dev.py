@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Sets up a virtual environment and runs a keras-regkit task. Needs only CPython 3.10+.
 
-    python3 dev.py main [ARGS...]         # the main job (keras-regkit ARGS, default --help)
+    python3 dev.py compare [ARGS...]      # the main job: keras-regkit compare ARGS (JAX backend)
     python3 dev.py test [PYTEST ARGS...]  # the whole test suite on tensorflow, jax and torch
 
 The environment lives in .venv and is reinstalled when pyproject.toml or constraints.txt
@@ -21,7 +21,7 @@ ROOT = Path(__file__).resolve().parent
 VENV = ROOT / ".venv"
 BIN = VENV / ("Scripts" if os.name == "nt" else "bin")
 PYTHON = BIN / "python"
-EXTRAS = {"main": "jax,plot,pandas", "test": "tensorflow,jax,torch,plot,dev"}
+EXTRAS = {"compare": "jax,plot,pandas", "test": "tensorflow,jax,torch,plot,dev"}
 BACKENDS = ("tensorflow", "jax", "torch")
 
 
@@ -74,7 +74,7 @@ def main(argv: list[str]) -> int:
         return run_tests(rest)
     env = dict(os.environ)
     env.setdefault("KERAS_BACKEND", "jax")
-    return subprocess.run([str(BIN / "keras-regkit"), *(rest or ["--help"])], env=env).returncode
+    return subprocess.run([str(BIN / "keras-regkit"), task, *rest], env=env).returncode
 
 
 if __name__ == "__main__":
