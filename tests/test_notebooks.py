@@ -36,7 +36,6 @@ def test_every_notebook_is_assigned_a_backend():
 def test_notebook_executes(name, tmp_path, monkeypatch):
     monkeypatch.setenv("REGKIT_NOTEBOOK_SMOKE", "1")
     monkeypatch.setenv("TF_CPP_MIN_LOG_LEVEL", "3")
-    monkeypatch.setenv("MPLBACKEND", "Agg")
     notebook = nbformat.read(FOLDER / name, as_version=4)
     code = [cell for cell in notebook.cells if cell.cell_type == "code"]
     # Committed notebooks carry no outputs: the repository stays small and diffs readable.

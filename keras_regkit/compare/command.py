@@ -8,6 +8,7 @@ import shlex
 import sys
 import time
 
+from keras_regkit.compare.engine import DEFAULT_BATCH_SIZE, DEFAULT_EPOCHS, DEFAULT_HIDDEN_UNITS
 from keras_regkit.compare.techniques import DEFAULT_MIN_DIFF_WEIGHTS, DEFAULT_TECHNIQUES, TECHNIQUES
 
 DESCRIPTION = """\
@@ -102,21 +103,33 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         nargs="+",
         type=_positive_float,
         default=list(DEFAULT_MIN_DIFF_WEIGHTS),
-        help="MinDiff loss weights, one run each (default: %(default)s)",
+        help="MinDiff loss weights, one run each (default: "
+        + " ".join(f"{w:g}" for w in DEFAULT_MIN_DIFF_WEIGHTS)
+        + ")",
     )
     runs.add_argument(
-        "--epochs", metavar="N", type=_positive_int, default=20, help="default: %(default)s"
+        "--epochs",
+        metavar="N",
+        type=_positive_int,
+        default=DEFAULT_EPOCHS,
+        help="maximum epochs per run (default: %(default)s)",
     )
     runs.add_argument(
-        "--batch-size", metavar="N", type=_positive_int, default=256, help="default: %(default)s"
+        "--batch-size",
+        metavar="N",
+        type=_positive_int,
+        default=DEFAULT_BATCH_SIZE,
+        help="default: %(default)s",
     )
     runs.add_argument(
         "--hidden-units",
         metavar="N",
         nargs="+",
         type=_positive_int,
-        default=[128, 64, 32],
-        help="hidden layer widths of the MLP (default: %(default)s)",
+        default=list(DEFAULT_HIDDEN_UNITS),
+        help="hidden layer widths of the MLP (default: "
+        + " ".join(map(str, DEFAULT_HIDDEN_UNITS))
+        + ")",
     )
     runs.add_argument("--seed", metavar="S", type=_int, default=0, help="default: %(default)s")
     parser.add_argument(

@@ -36,7 +36,7 @@ _TABLE = (
     ("Epochs", "epochs", "{:d}", None),
     ("Train loss", "train_loss", "{:.4f}", None),
     ("Val loss", "val_loss", "{:.4f}", "min"),
-    ("Gap", "overfit_gap", "{:+.4f}", "min"),
+    ("Gap", "overfit_gap", "{:+.4f}", None),
     ("Test AUC", "test_auc", "{:.4f}", "max"),
     ("Test acc", "test_accuracy", "{:.4f}", "max"),
     ("DP gap", "dp_gap", "{:.3f}", "min"),

@@ -36,7 +36,7 @@ TECHNIQUES = {
         Technique(
             "l2",
             "L2",
-            "keras.regularizers.L2(1e-4) on every kernel",
+            "keras.regularizers.L2(1e-3) on every kernel",
             "weight decay, Krogh & Hertz (NeurIPS 1991)",
         ),
         Technique(
@@ -85,7 +85,7 @@ TECHNIQUES = {
         Technique(
             "max_norm",
             "MaxNorm",
-            "keras.constraints.MaxNorm(1.0) on every hidden kernel",
+            "keras.constraints.MaxNorm(0.5) on every hidden kernel",
             "Srivastava et al. (JMLR 2014)",
         ),
         Technique(
@@ -205,7 +205,7 @@ def build(
     if name == "none":
         return plain()
     if name == "l2":
-        return plain(kernel_regularizer=lambda: keras.regularizers.L2(1e-4))
+        return plain(kernel_regularizer=lambda: keras.regularizers.L2(1e-3))
     if name == "elastic_net":
         return plain(kernel_regularizer=lambda: regularizers.ElasticNet(1e-4, l1_ratio=0.5))
     if name == "group_lasso":
@@ -221,7 +221,7 @@ def build(
     if name == "gaussian_noise":
         return plain(input_noise=0.2)
     if name == "max_norm":
-        return plain(kernel_constraint=lambda: keras.constraints.MaxNorm(1.0))
+        return plain(kernel_constraint=lambda: keras.constraints.MaxNorm(0.5))
     if name == "weight_noise":
         return plain(
             dense_cls=regkit_layers.NoisyDense, dense_kwargs={"stddev": 0.02, "seed": seed}
