@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import sys
 import threading
+import weakref
 from collections.abc import Callable
 from typing import Any
 
@@ -189,9 +190,7 @@ def tf_mix_up(tensors: list, alpha: float, generator: Any, dtypes: list) -> list
     return mixed
 
 
-def run_in_tf_graph(
-    fn: Callable[..., list], tensors: list, dtypes: list, shapes: list
-) -> list:
+def run_in_tf_graph(fn: Callable[..., list], tensors: list, dtypes: list, shapes: list) -> list:
     """Runs `fn` eagerly on the Keras backend from inside a TensorFlow graph.
 
     `tf.data` traces `map` functions into TensorFlow graphs, where `keras.ops` on
@@ -228,3 +227,74 @@ def run_in_tf_graph(
     for output, shape in zip(outputs, shapes, strict=True):
         output.set_shape(shape)
     return list(outputs)
+
+
+_JAX_CALLS: dict = {}
+_JAX_CALLS_LIMIT = 64
+_JAX_CONFIG_KEYS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def jax_compiled_call(layer: Any, inputs: Any, kwargs: dict, method: str = "__call__") -> Any:
+    """Calls a stateful layer eagerly on JAX as one compiled function.
+
+    Eager JAX dispatches (and compiles) every op separately, which makes a layer
+    of a few hundred ops take seconds per call. This traces
+    `Layer.__call__(layer, inputs, **kwargs)` with `jax.jit` under a
+    `keras.StatelessScope` that feeds the layer's variables (its random seed
+    state) in and writes their new values back, so consecutive calls still draw
+    new random numbers. A layer's computation is fixed by its config, so layers
+    of one class and config (up to `name` and `seed`, which only sets the initial
+    state) share the compiled function.
+
+    Only call it with `training` given explicitly (or outside any other layer's
+    call): the compiled function is reused across calls, so a `training` value
+    inherited from an enclosing layer's call context would be frozen in.
+
+    Args:
+        layer: a built Keras layer whose variables may change during the call.
+        inputs: concrete arrays (not tracers or symbolic tensors).
+        kwargs: call arguments; `None`, bools, ints, floats and strings are
+            static, anything else (arrays, dicts of arrays) is traced.
+        method: the name of the method to compile instead of `Layer.__call__`,
+            called as `method(inputs, **kwargs)`; it may use the layer's
+            variables but must not depend on a call context.
+
+    Returns:
+        The method's outputs.
+    """
+    import json
+
+    import jax
+    import keras
+
+    def is_static(value):
+        return value is None or isinstance(value, (bool, int, float, str))
+
+    static = {key: value for key, value in kwargs.items() if is_static(value)}
+    arrays = {key: value for key, value in kwargs.items() if not is_static(value)}
+    if layer not in _JAX_CONFIG_KEYS:
+        config = {k: v for k, v in layer.get_config().items() if k not in ("name", "seed")}
+        _JAX_CONFIG_KEYS[layer] = json.dumps(config, sort_keys=True, default=repr)
+    key = (type(layer), _JAX_CONFIG_KEYS[layer], method, tuple(sorted(static.items())))
+    if key not in _JAX_CALLS:
+        template = layer
+        template_variables = list(template.variables)
+        if method == "__call__":
+            function = keras.layers.Layer.__call__
+        else:
+            function = getattr(type(template), method)
+
+        def pure(values, inputs, arrays):
+            mapping = list(zip(template_variables, values, strict=True))
+            with keras.StatelessScope(state_mapping=mapping) as scope:
+                outputs = function(template, inputs, **static, **arrays)
+            return outputs, [scope.get_current_value(v) for v in template_variables]
+
+        if len(_JAX_CALLS) >= _JAX_CALLS_LIMIT:
+            _JAX_CALLS.pop(next(iter(_JAX_CALLS)))
+        _JAX_CALLS[key] = jax.jit(pure)
+    variables = list(layer.variables)
+    outputs, values = _JAX_CALLS[key]([v.value for v in variables], inputs, arrays)
+    for variable, value in zip(variables, values, strict=True):
+        variable.assign(value)
+    return outputs

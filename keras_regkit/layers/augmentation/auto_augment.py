@@ -211,6 +211,7 @@ class AutoAugment(BaseImageAugmentationLayer):
             return segmentation_masks
         dtype = keras.backend.standardize_dtype(segmentation_masks.dtype)
         x = self._to_channels_last(ops.cast(segmentation_masks, "float32"))
+        transformation = {k: ops.convert_to_tensor(v) for k, v in transformation.items()}
         x = self._apply(x, transformation, True, "nearest", 0.0)
         return ops.cast(self._from_channels_last(x), dtype)
 

@@ -87,6 +87,20 @@ class BaseAugmentationLayer(keras.layers.Layer):
             _is_symbolic_tf_tensor(leaf) for leaf in leaves
         ):
             return self._call_in_tf_graph(inputs, args, kwargs)
+        return self._eager_or_symbolic_call(inputs, args, kwargs)
+
+    def _eager_or_symbolic_call(self, inputs: Any, args: tuple, kwargs: dict) -> Any:
+        leaves = keras.tree.flatten((inputs, args, kwargs))
+        if (
+            keras.backend.backend() == "jax"
+            and not args
+            and isinstance(kwargs.get("training"), bool)
+            and all(regkit_backend.is_concrete(leaf) for leaf in leaves)
+        ):
+            # Eager JAX dispatches every op on its own; compile the call instead.
+            # Only with an explicit `training`: an implicit one may come from an
+            # enclosing layer's call context, which a cached compilation would ignore.
+            return regkit_backend.jax_compiled_call(self, inputs, kwargs)
         return super().__call__(inputs, *args, **kwargs)
 
     def _call_in_tf_graph(self, inputs: Any, args: tuple, kwargs: dict) -> Any:
@@ -101,7 +115,9 @@ class BaseAugmentationLayer(keras.layers.Layer):
             for position, array in zip(tensor_positions, arrays, strict=True):
                 values[position] = array
             call_inputs, call_args, call_kwargs = keras.tree.pack_sequence_as(structure, values)
-            outputs = keras.layers.Layer.__call__(self, call_inputs, *call_args, **call_kwargs)
+            # A tf.data worker thread has no enclosing Keras call: training is the default.
+            call_kwargs.setdefault("training", True)
+            outputs = self._eager_or_symbolic_call(call_inputs, call_args, call_kwargs)
             return keras.tree.flatten(outputs)
 
         # Every augmentation preserves the shapes of its inputs.

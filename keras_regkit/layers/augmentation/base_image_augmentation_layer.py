@@ -7,9 +7,22 @@ from typing import Any
 import keras
 from keras import ops
 
+from keras_regkit import backend as regkit_backend
 from keras_regkit.layers.augmentation.base_augmentation_layer import BaseAugmentationLayer
 
 _DICT_KEYS = ("images", "labels", "segmentation_masks", "bounding_boxes")
+
+
+def _eager_jax(data: Any) -> bool:
+    """True for concrete arrays on JAX, where a compiled call beats op-by-op dispatch."""
+    return keras.backend.backend() == "jax" and all(
+        regkit_backend.is_concrete(leaf) for leaf in keras.tree.flatten(data)
+    )
+
+
+def _as_tensors(transformation: dict) -> dict:
+    """Converts the arrays of a (possibly hand-made) transformation to tensors."""
+    return {key: ops.convert_to_tensor(value) for key, value in transformation.items()}
 
 
 class BaseImageAugmentationLayer(BaseAugmentationLayer):
@@ -65,17 +78,28 @@ class BaseImageAugmentationLayer(BaseAugmentationLayer):
         """
         if not training:
             return None
+        if seed is None and _eager_jax(images):
+            return regkit_backend.jax_compiled_call(self, images, {}, "_draw_transformation")
+        return self._draw_transformation(images, seed)
+
+    def _draw_transformation(self, images: Any, seed: Any = None) -> dict:
         return self._random_transformation(
             self._to_channels_last(images), self.seed_generator if seed is None else seed
         )
 
     def transform_images(self, images: Any, transformation: dict | None, training: bool = True):
         """Applies `transformation` to a batch of images in the layer's `data_format`."""
-        images = ops.cast(images, self.compute_dtype)
         if not training or transformation is None:
-            return images
+            return ops.cast(images, self.compute_dtype)
+        if _eager_jax((images, transformation)):
+            return regkit_backend.jax_compiled_call(
+                self, images, {"transformation": dict(transformation)}, "_apply_transformation"
+            )
+        return self._apply_transformation(images, transformation)
+
+    def _apply_transformation(self, images: Any, transformation: dict) -> Any:
         x = self._to_channels_last(ops.cast(images, "float32"))
-        x = self._transform(x, transformation)
+        x = self._transform(x, _as_tensors(transformation))
         return ops.cast(self._from_channels_last(x), self.compute_dtype)
 
     def transform_segmentation_masks(
@@ -86,7 +110,8 @@ class BaseImageAugmentationLayer(BaseAugmentationLayer):
             return segmentation_masks
         dtype = keras.backend.standardize_dtype(segmentation_masks.dtype)
         x = self._to_channels_last(ops.cast(segmentation_masks, "float32"))
-        x = self._transform(x, dict(transformation, interpolation="nearest", fill_value=0.0))
+        transformation = dict(_as_tensors(transformation), interpolation="nearest")
+        x = self._transform(x, transformation)
         return ops.cast(self._from_channels_last(x), dtype)
 
     # -- Layer API ----------------------------------------------------------------
