@@ -11,12 +11,17 @@ from keras_regkit import backend
 
 _KEYS = ("features", "labels")
 # Marsaglia-Tsang proposals per sample: each is accepted with probability >= 0.95,
-# so all 8 fail with probability < 4e-11 (the sample then falls back to the mode).
+# so all 8 fail with probability < 4e-11 (the sample then falls back to d = a - 1/3,
+# about the median of Gamma(a)).
 _PROPOSALS = 8
 
 
 def _log_gamma(batch_size, shape, seed):
-    """log of Gamma(shape, 1) samples by Marsaglia & Tsang (2000), vectorised.
+    """log of Gamma(shape, 1) samples, vectorised.
+
+    G. Marsaglia and W. W. Tsang, "A simple method for generating gamma
+    variables", ACM TOMS 26(3), 2000, with a fixed number of proposals instead
+    of a loop.
 
     `keras.random.beta`/`gamma` use `tf.random.stateless_gamma` on TensorFlow,
     which XLA cannot compile; this runs on every backend, eagerly and under
@@ -45,7 +50,7 @@ def _log_gamma(batch_size, shape, seed):
     return log_gamma
 
 
-def symmetric_beta(batch_size, alpha, seed):
+def _symmetric_beta(batch_size, alpha, seed):
     """`batch_size` samples of Beta(alpha, alpha), as G1 / (G1 + G2) = sigmoid(log G1 - log G2)."""
     return ops.sigmoid(_log_gamma(batch_size, alpha, seed) - _log_gamma(batch_size, alpha, seed))
 
@@ -207,7 +212,7 @@ class TabularMixUp(keras.layers.Layer):
         batch_size = ops.shape(keras.tree.flatten(features)[0])[0]
         seed = self.seed_generator if seed is None else seed
         permutation = ops.argsort(keras.random.uniform((batch_size,), seed=seed))
-        mix_weight = symmetric_beta(batch_size, self.alpha, seed)
+        mix_weight = _symmetric_beta(batch_size, self.alpha, seed)
         return {"mix_weight": mix_weight, "permutation_order": permutation}
 
     def transform(self, data, transformation):

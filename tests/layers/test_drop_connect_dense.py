@@ -152,6 +152,22 @@ def test_per_sample_masks_differ_between_examples_only():
     assert len({row.tobytes() for row in out3[:, 0]}) == 6
 
 
+def test_lora_kernel_is_dropped_and_inference_matches_dense():
+    layer = DropConnectDense(3, rate=0.5, lora_rank=2, seed=8)
+    layer.build((None, 4))
+    layer.lora_kernel_b.assign(np.ones((2, 3), "float32"))
+    merged = testing.to_numpy(layer.kernel)  # kernel + (alpha / rank) * A @ B
+    dense = keras.layers.Dense(3)
+    dense.build((None, 4))
+    dense.set_weights([merged, testing.to_numpy(layer.bias)])
+    testing.assert_allclose(layer(X), dense(X), atol=1e-6)
+    eye = testing.to_numpy(layer(np.eye(4, dtype="float32"), training=True))
+    kept = eye != 0
+    testing.assert_allclose(eye[kept], merged[kept] / 0.5, rtol=1e-6)
+    assert 0 < kept.mean() < 1
+    assert DropConnectDense.from_config(layer.get_config()).lora_rank == 2
+
+
 @pytest.mark.parametrize("rate", [-0.1, 1.0, "0.5", None, True])
 def test_bad_rate(rate):
     with pytest.raises(ValueError, match=r"`rate`: expected a float in \[0, 1\). Received"):
