@@ -173,13 +173,14 @@ def plot_frontier(comparison: Comparison, path: str | Path) -> Path | None:
         s=18,
         label="other techniques",
     )
-    for r in others:
+    # Neighbours in AUC order get their labels above and below, so close points stay legible.
+    for rank, r in enumerate(sorted(others, key=lambda r: r.test_auc)):
         ax.annotate(
             r.label,
             (r.fpr_gap, r.test_auc),
             fontsize=7,
             color="0.4",
-            xytext=(3, 2),
+            xytext=(3, 3 if rank % 2 else -9),
             textcoords="offset points",
         )
     line = ([baseline] if baseline else []) + min_diff
@@ -269,6 +270,7 @@ def _markdown(comparison: Comparison, plots: list[str], plot_note, command) -> s
         "",
         format_table(comparison, markdown=True),
         "",
+        *_highlights(comparison),
         "How to read it:",
         "",
         "- *Train loss* and *Val loss*: binary cross-entropy of the final model (best weights "
@@ -292,7 +294,8 @@ def _markdown(comparison: Comparison, plots: list[str], plot_note, command) -> s
         if name == "min_diff":
             weights = ", ".join(f"{w:g}" for w in comparison.min_diff_weights)
             setting += f"; loss weights {weights}"
-        lines.append(f"- **{technique.label}** (`{name}`): {setting}. {technique.reference}.")
+        reference = f" ({technique.reference})" if technique.reference else ""
+        lines.append(f"- **{technique.label}** (`{name}`): {setting}{reference}.")
     if comparison.recipe is not None:
         lines += ["", "The recipe (`keras_regkit.recipes.recommend`):", "", "```"]
         lines += [str(comparison.recipe), "```"]
@@ -306,6 +309,32 @@ def _markdown(comparison: Comparison, plots: list[str], plot_note, command) -> s
     if command:
         lines += ["", "## Reproduce", "", "```bash", command, "```"]
     return "\n".join(lines) + "\n"
+
+
+def _highlights(comparison: Comparison) -> list[str]:
+    """A few sentences on the table: what helped most against overfitting, what MinDiff cost."""
+    runs = comparison.runs
+    base = next((r for r in runs if r.technique == "none"), None)
+    lines = []
+    finite = [r for r in runs if not math.isnan(r.val_loss)]
+    if base is not None and len(finite) > 1:
+        best = min(finite, key=lambda r: r.val_loss)
+        if best is not base:
+            lines.append(
+                f"- Lowest validation loss: {best.label}, {best.val_loss:.4f} against "
+                f"{base.val_loss:.4f} without regularization (whose train/validation gap is "
+                f"{base.overfit_gap:+.4f}); test AUC {best.test_auc:.4f} against "
+                f"{base.test_auc:.4f}."
+            )
+    min_diff = [r for r in runs if r.technique == "min_diff" and not math.isnan(r.fpr_gap)]
+    if base is not None and min_diff and not math.isnan(base.fpr_gap) and base.fpr_gap > 0:
+        for run in sorted(min_diff, key=lambda r: r.min_diff_weight):
+            cut = 1 - run.fpr_gap / base.fpr_gap
+            lines.append(
+                f"- {run.label}: FPR gap {run.fpr_gap:.3f} against {base.fpr_gap:.3f} "
+                f"({-cut:+.0%}), test AUC {run.test_auc - base.test_auc:+.4f}."
+            )
+    return ["Highlights:", "", *lines, ""] if lines else []
 
 
 def _figure(**kwargs):

@@ -32,7 +32,7 @@ class Technique:
 TECHNIQUES = {
     t.name: t
     for t in (
-        Technique("none", "None", "the base MLP, no regularization", "baseline"),
+        Technique("none", "None", "the base MLP, no regularization", ""),
         Technique(
             "l2",
             "L2",
@@ -111,8 +111,8 @@ TECHNIQUES = {
         Technique(
             "recipe",
             "Recipe",
-            "keras_regkit.recipes.recommend(...) for this data and network",
-            "rules of thumb combined",
+            "keras_regkit.recipes.recommend(...) for this data and network, shown below",
+            "",
         ),
     )
 }

@@ -18,6 +18,7 @@ from keras_regkit.compare import (
     log_loss,
     roc_auc,
     techniques,
+    write_report,
 )
 
 
@@ -144,7 +145,7 @@ def test_every_technique_builds_what_it_says():
         )
 
 
-def test_compare_runs_and_reports():
+def test_compare_runs_and_reports(tmp_path):
     task = _task()
     stream = io.StringIO()
     result = compare(
@@ -172,6 +173,23 @@ def test_compare_runs_and_reports():
     assert len(table) == 2 + 4
     markdown = format_table(result, markdown=True)
     assert markdown.count("**") >= 2 * 6  # the best value of each of the 6 ranked columns
+
+    paths = write_report(result, tmp_path, command="keras-regkit compare")
+    assert [p.name for p in paths] == [
+        "report.md",
+        "results.csv",
+        "learning_curves.png",
+        "fairness_frontier.png",
+    ]
+    report = paths[0].read_text()
+    base = result.runs[0]
+    for run in result.runs[1:3]:  # the MinDiff runs, against the baseline
+        cut = 1 - run.fpr_gap / base.fpr_gap
+        assert (
+            f"- {run.label}: FPR gap {run.fpr_gap:.3f} against {base.fpr_gap:.3f} ({-cut:+.0%}), "
+            f"test AUC {run.test_auc - base.test_auc:+.4f}."
+        ) in report
+    assert "Recipe for binary:" in report and "```bash\nkeras-regkit compare\n```" in report
 
 
 def test_min_diff_is_skipped_without_groups():
