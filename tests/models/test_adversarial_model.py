@@ -111,7 +111,7 @@ def test_training_step_matches_closed_form(method, jit_compile):
         _logistic_model(w, b),
         epsilon=epsilon,
         method=method,
-        steps=4,
+        steps=2,
         adversarial_weight=weight,
         seed=5,
     )
@@ -307,7 +307,7 @@ def test_mixed_precision_multi_output():
         "label": keras.layers.Dense(3, dtype="float32", name="label")(hidden),
         "value": keras.layers.Dense(1, dtype="float32", name="value")(hidden),
     }
-    model = AdversarialModel(keras.Model(inputs, outputs), epsilon=0.05, method="pgd", steps=2)
+    model = AdversarialModel(keras.Model(inputs, outputs), epsilon=0.05, method="pgd", steps=1)
     model.compile(
         optimizer="adam",
         loss={
