@@ -20,6 +20,7 @@ from keras_regkit.compare import (
     techniques,
     write_report,
 )
+from keras_regkit.compare import report as report_module
 
 
 def _task(n=120, d=5, seed=0, groups=True):
@@ -145,7 +146,7 @@ def test_every_technique_builds_what_it_says():
         )
 
 
-def test_compare_runs_and_reports(tmp_path):
+def test_compare_runs_and_reports(tmp_path, monkeypatch):
     task = _task()
     stream = io.StringIO()
     result = compare(
@@ -190,6 +191,25 @@ def test_compare_runs_and_reports(tmp_path):
             f"test AUC {run.test_auc - base.test_auc:+.4f}."
         ) in report
     assert "Recipe for binary:" in report and "```bash\nkeras-regkit compare\n```" in report
+
+    def no_matplotlib(**kwargs):
+        raise ImportError("No module named 'matplotlib'")
+
+    monkeypatch.setattr(report_module, "_figure", no_matplotlib)
+    paths = write_report(result, tmp_path / "no_plots")
+    assert [p.name for p in paths] == ["report.md", "results.csv"]
+    assert "Plots skipped: install matplotlib" in paths[0].read_text()
+
+
+def test_live_progress_rewrites_one_line():
+    stream = io.StringIO()
+    progress = ConsoleProgress(stream, live=True)
+    progress.start(2, 12, "Dropout", "Dropout(0.3)")
+    progress.epoch(4, 20, {"val_binary_crossentropy": 0.31234})
+    text = stream.getvalue()
+    assert text == (
+        "[ 2/12] Dropout: Dropout(0.3)\r\033[2K[ 2/12] Dropout: epoch 5/20, val loss 0.3123\r"
+    )
 
 
 def test_min_diff_is_skipped_without_groups():
