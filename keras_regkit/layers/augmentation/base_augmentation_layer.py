@@ -59,10 +59,11 @@ def check_seed(seed: Any) -> None:
 
 
 class BaseAugmentationLayer(keras.layers.Layer):
-    """Base of the augmentation layers: seeding, training switch, `tf.data`.
+    """Base of the augmentation layers: seeding, training switch, `tf.data`, JAX.
 
-    Subclasses implement `augment(inputs, mask=None)` with `keras.ops`, drawing
-    random numbers with `seed=self.seed_generator`, and `output_dtype(dtype)`.
+    Subclasses implement `call(inputs, ..., training=True)` with `keras.ops`,
+    drawing random numbers with `seed=self.seed_generator`, and
+    `compute_output_dtypes(inputs)` if outputs do not keep their dtypes.
 
     - In training (the default when the layer is called directly, as in a
       `tf.data` pipeline) the layer augments; inside a model, `predict` and
@@ -71,7 +72,10 @@ class BaseAugmentationLayer(keras.layers.Layer):
       runs as TensorFlow graph ops. On the JAX and PyTorch backends it runs
       through `tf.numpy_function` on the layer's own backend (see
       `keras_regkit.backend.run_in_tf_graph`), so the same layer object works in
-      `dataset.map(layer)` on every backend.
+      `dataset.map(layer)` on every backend, seeded as in an eager call.
+    - Eager calls on JAX with an explicit `training` argument (and the calls of
+      a `tf.data` pipeline) run as one compiled function rather than op by op
+      (see `keras_regkit.backend.jax_compiled_call`).
     """
 
     def __init__(self, seed: int | None = None, **kwargs: Any) -> None:
@@ -127,23 +131,16 @@ class BaseAugmentationLayer(keras.layers.Layer):
         return keras.tree.pack_sequence_as(inputs, outputs)
 
     def compute_output_dtypes(self, inputs: Any) -> Any:
-        """The output dtype of each leaf of `inputs`."""
-        return keras.tree.map_structure(
-            lambda x: self.output_dtype(keras.backend.standardize_dtype(x.dtype)), inputs
-        )
-
-    def output_dtype(self, input_dtype: str) -> str:
-        return input_dtype
+        """The output dtype of each leaf of `inputs` (by default, its own)."""
+        return keras.tree.map_structure(lambda x: keras.backend.standardize_dtype(x.dtype), inputs)
 
     def compute_output_shape(self, input_shape: Any) -> Any:
         return input_shape
 
     def compute_output_spec(self, inputs: Any, *args: Any, **kwargs: Any) -> Any:
+        dtypes = self.compute_output_dtypes(inputs)
         return keras.tree.map_structure(
-            lambda x: keras.KerasTensor(
-                x.shape, dtype=self.output_dtype(keras.backend.standardize_dtype(x.dtype))
-            ),
-            inputs,
+            lambda x, dtype: keras.KerasTensor(x.shape, dtype=dtype), inputs, dtypes
         )
 
     def get_config(self) -> dict:
