@@ -276,61 +276,49 @@ def test_random_draws_follow_the_policy():
     assert set(np.unique(sign)) == {-1.0, 1.0}
 
 
-def test_value_range_and_fill_value():
+def test_value_range_fill_value_and_grayscale():
     x = images().astype("float32")
-    a = AutoAugment(policy="imagenet", seed=3)
+    a = AutoAugment(policy="svhn", seed=3)
     t = a.get_random_transformation(x)
-    b = AutoAugment(policy="imagenet", value_range=(0, 1))
-    testing.assert_allclose(
-        b.transform_images(x / 255.0, t),
-        ops.convert_to_numpy(a.transform_images(x, t)) / 255.0,
-        atol=1e-5,
-    )
-    # Rotate fills the corners with fill_value.
-    layer = AutoAugment(policy="imagenet", fill_value=7.0)
-    out = ops.convert_to_numpy(layer.transform_images(x, forced(0, (1,), 1.0, 3)))
-    assert np.all(out[:, 0, 0] == 7.0)
-
-
-def test_grayscale_images_and_channels_check():
-    x = images()[..., :1].astype("float32")
-    layer = AutoAugment(policy="imagenet", seed=0)
-    out = layer.transform_images(x, layer.get_random_transformation(x))
-    assert tuple(out.shape) == x.shape
-    # Color on one channel: the degenerate image is the image itself (PIL mode "L").
-    layer = AutoAugment(policy="imagenet")
-    out = layer.transform_images(x, forced(10, (1,), 1.0, len(x)))
+    # Rotate (sub-policy 4, stage 1) uncovers corners, filled with fill_value.
+    t["sub_policy"] = ops.convert_to_tensor(np.array([4, 4, 7], "int32"))
+    t["apply"] = ops.convert_to_tensor(np.array([[False, True]] * 3))
+    b = AutoAugment(policy="svhn", value_range=(0, 1), fill_value=0.25)
+    out_a = ops.convert_to_numpy(a.transform_images(x, t))
+    out_b = ops.convert_to_numpy(b.transform_images(x / 255.0, t))
+    filled = out_b == 0.25  # inputs are integers / 255: only the fill is 0.25
+    assert filled[:2, 0, 0].all() and not filled[2].any()
+    assert np.all(out_a[filled] == 128.0)  # the default fill: mid-gray
+    testing.assert_allclose(out_b[~filled], out_a[~filled] / 255.0, atol=1e-5)
+    # One channel: Contrast blends with the mean of the image itself (PIL mode "L").
+    gray = x[..., :1]
+    out = b.transform_images(gray / 255.0, forced(14, (0,), 1.0, len(x)))
     ref = np.stack(
         [
-            np.asarray(ImageEnhance.Color(Image.fromarray(i[..., 0])).enhance(0.1))
-            for i in x.astype("uint8")
+            np.asarray(ImageEnhance.Contrast(Image.fromarray(i[..., 0])).enhance(0.1 + 0.18 * 3))
+            for i in gray.astype("uint8")
         ]
     )
-    testing.assert_allclose(ops.convert_to_numpy(out)[..., 0], ref, atol=0.51)
+    testing.assert_allclose(ops.convert_to_numpy(out)[..., 0] * 255.0, ref, atol=1.0)
     with pytest.raises(ValueError, match="3 channels"):
-        layer(np.zeros((2, 8, 8, 4), "float32"))
+        a(np.zeros((2, 8, 8, 4), "float32"))
     with pytest.raises(ValueError, match="3 channels"):
         AutoAugment(data_format="channels_first")(np.zeros((2, 8, 8, 3), "float32"))
 
 
 def test_segmentation_masks_follow_geometric_operations_only():
-    x = images(n=2).astype("float32")
-    masks = np.random.default_rng(3).integers(0, 5, (2, 16, 16, 1)).astype("int32")
+    masks = np.random.default_rng(3).integers(0, 5, (3, 16, 16, 1)).astype("int32")
     layer = AutoAugment(policy="imagenet")
     # Sub-policy 17: Sharpness then Invert: pixels change, masks do not.
-    t = forced(17, (0, 1), 1.0, 2)
-    np.testing.assert_array_equal(
-        ops.convert_to_numpy(layer.transform_segmentation_masks(masks, t)), masks
-    )
+    t = forced(17, (0, 1), 1.0, 3)
+    out = layer.transform_segmentation_masks(masks, t)
+    assert keras.backend.standardize_dtype(out.dtype) == "int32"
+    np.testing.assert_array_equal(ops.convert_to_numpy(out), masks)
     # Sub-policy 0 stage 1: Rotate 27 degrees: masks turn like a nearest-neighbour image.
-    t = forced(0, (1,), 1.0, 2)
+    t = forced(0, (1,), 1.0, 3)
     out = ops.convert_to_numpy(layer.transform_segmentation_masks(masks, t))
     ref = [np.asarray(Image.fromarray(m[..., 0].astype("uint8")).rotate(27)) for m in masks]
     np.testing.assert_array_equal(out[..., 0], np.stack(ref))
-    inputs = {"images": x, "segmentation_masks": masks}
-    outputs = AutoAugment(policy="svhn", seed=0)(inputs, training=True)
-    assert set(outputs) == {"images", "segmentation_masks"}
-    assert keras.backend.standardize_dtype(outputs["segmentation_masks"].dtype) == "int32"
 
 
 def test_harness():

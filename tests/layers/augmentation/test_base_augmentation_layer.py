@@ -11,6 +11,8 @@ from tests.layers.augmentation import token_references
 from tests.layers.augmentation.layer_zoo import BATCH, IMAGE_LAYERS, IMAGES, TOKEN_LAYERS
 
 TOKENS, MASK, _ = token_references.token_batch()
+# Two batches of the canonical (8, 12) token shape, as in the harness tests.
+TWO_BATCHES = np.concatenate([TOKENS, TOKENS[::-1]]), np.concatenate([MASK, MASK[::-1]])
 
 
 def test_tf_data_pipeline_on_this_backend():
@@ -33,13 +35,13 @@ def test_tf_data_pipeline_on_this_backend():
     assert element["images"].shape == (8, 8, 3) and element["segmentation_masks"].dtype == tf.int32
 
     for cls, kwargs in TOKEN_LAYERS:
-        dataset = tf.data.Dataset.from_tensor_slices((TOKENS, MASK)).batch(4)
+        dataset = tf.data.Dataset.from_tensor_slices(TWO_BATCHES).batch(8)
         layer = cls(seed=3, **kwargs)
         batches = [b.numpy() for b in dataset.map(lambda t, m, layer=layer: layer(t, mask=m))]
         assert [b.dtype for b in batches] == [np.int32] * 2, cls.__name__
         eager = cls(seed=3, **kwargs)
-        for batch, rows in zip(batches, (slice(0, 4), slice(4, 8)), strict=True):
-            expected = eager(TOKENS[rows], mask=MASK[rows], training=True)
+        for batch, rows in zip(batches, (slice(0, 8), slice(8, 16)), strict=True):
+            expected = eager(TWO_BATCHES[0][rows], mask=TWO_BATCHES[1][rows], training=True)
             np.testing.assert_array_equal(batch, expected, err_msg=cls.__name__)
 
 
