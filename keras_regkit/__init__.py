@@ -17,6 +17,7 @@ from keras_regkit import (
     optimizers,
     recipes,
     regularizers,
+    wrappers,
 )
 from keras_regkit.version import __version__
 
@@ -32,4 +33,5 @@ __all__ = [
     "optimizers",
     "recipes",
     "regularizers",
+    "wrappers",
 ]

@@ -18,6 +18,7 @@ SUBPACKAGES = (
     "optimizers",
     "recipes",
     "datasets",
+    "wrappers",
 )
 
 

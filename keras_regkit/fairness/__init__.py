@@ -32,6 +32,7 @@ from keras_regkit.fairness.metrics import (
     true_positive_rate_ratio,
 )
 from keras_regkit.fairness.report import GroupReport, group_report
+from keras_regkit.fairness.scorers import FairnessScorer, make_fairness_scorer
 from keras_regkit.fairness.streaming import (
     DemographicParityDifference,
     DemographicParityRatio,
@@ -61,6 +62,7 @@ __all__ = [
     "EqualizedOddsDifference",
     "EqualizedOddsRatio",
     "FairnessMetricsCallback",
+    "FairnessScorer",
     "FalsePositiveRateDifference",
     "GroupReport",
     "demographic_parity_difference",
@@ -74,6 +76,7 @@ __all__ = [
     "false_positive_rate_difference",
     "false_positive_rate_ratio",
     "group_report",
+    "make_fairness_scorer",
     "selection_rate",
     "true_positive_rate",
     "true_positive_rate_difference",
