@@ -272,7 +272,10 @@ def test_no_nan_or_inf_on_any_input(n, d, data):
     for loss in ALL_LOSSES:
         value = float(keras.ops.convert_to_numpy(loss(membership, predictions, weights)))
         assert np.isfinite(value), (loss.name, predictions, membership, weights)
-        assert value >= -1e-6  # MMD is a difference of means: float32 rounding
+        # MMD is a difference of kernel means, so float32 rounding can make it slightly
+        # negative; AdjustedMMDLoss divides that rounding by its 0.01 variance floor.
+        tolerance = 1e-4 if isinstance(loss, AdjustedMMDLoss) else 1e-6
+        assert value >= -tolerance, (loss.name, value)
 
 
 # --- Errors ---------------------------------------------------------------------------
