@@ -151,6 +151,15 @@ def in_tf_graph() -> bool:
     return tf is not None and not tf.executing_eagerly()
 
 
+def is_symbolic_tf_tensor(x: Any) -> bool:
+    """True for a tensor of a TensorFlow graph being built (e.g. in a `tf.data` map).
+
+    False for JAX tracers, also when JAX code runs inside a TensorFlow graph (as
+    in `model.export()` on the JAX backend, through jax2tf).
+    """
+    return in_tf_graph() and type(x).__module__.startswith("tensorflow")
+
+
 def tf_random_generator(seed: int | None) -> Any:
     """A `tf.random.Generator` created eagerly even when called while tracing.
 
@@ -298,3 +307,26 @@ def jax_compiled_call(layer: Any, inputs: Any, kwargs: dict, method: str = "__ca
     for variable, value in zip(variables, values, strict=True):
         variable.assign(value)
     return outputs
+
+
+def can_export_saved_model() -> bool:
+    """True when `model.export()` can write a TF SavedModel: the tensorflow or jax backend
+    with TensorFlow installed (Keras exports from torch only to other formats)."""
+    import importlib.util
+
+    import keras
+
+    return (
+        keras.backend.backend() in ("tensorflow", "jax")
+        and importlib.util.find_spec("tensorflow") is not None
+    )
+
+
+def serve_saved_model(path: str, inputs: Any) -> Any:
+    """Loads the TF SavedModel at `path` and calls its `serve` endpoint on `inputs`."""
+    import tensorflow as tf
+
+    loaded = tf.saved_model.load(path)
+    tensors = tf.nest.map_structure(tf.convert_to_tensor, inputs)
+    outputs = loaded.serve(tensors)
+    return tf.nest.map_structure(lambda t: t.numpy(), outputs)

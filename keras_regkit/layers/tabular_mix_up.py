@@ -8,6 +8,7 @@ import keras
 from keras import ops
 
 from keras_regkit import backend
+from keras_regkit.layers._training_default import AugmentsOutsideModels
 
 _KEYS = ("features", "labels")
 # Marsaglia-Tsang proposals per sample: each is accepted with probability >= 0.95,
@@ -56,7 +57,7 @@ def _symmetric_beta(batch_size, alpha, seed):
 
 
 @keras.saving.register_keras_serializable(package="keras_regkit")
-class TabularMixUp(keras.layers.Layer):
+class TabularMixUp(AugmentsOutsideModels, keras.layers.Layer):
     """MixUp for tabular batches: convex combinations of examples and labels.
 
     For a batch `(x, y)` it draws, for every example `i`, a weight
@@ -100,8 +101,11 @@ class TabularMixUp(keras.layers.Layer):
 
     Call arguments:
         data: a dict `{"features": x, "labels": y}` or a features tensor.
-        training: bool, defaults to True as for Keras preprocessing layers;
-            when False the data is returned unchanged.
+        training: whether to mix; when False the data is returned unchanged.
+            None (default): True when the layer is called on its own (or in a
+            `tf.data` pipeline), as for Keras's preprocessing layers, and False
+            inside a model except in `fit`, so exported models serve unmixed
+            inputs.
 
     Returns:
         The data with the same structure, mixed.
@@ -143,9 +147,11 @@ class TabularMixUp(keras.layers.Layer):
         self._tf_generator = None
 
     def __call__(self, data, *args, **kwargs):
+        self._note_placement(data)
         leaves = keras.tree.flatten(data)
-        symbolic = any(isinstance(leaf, keras.KerasTensor) for leaf in leaves)
-        if keras.backend.backend() != "tensorflow" and not symbolic and backend.in_tf_graph():
+        if keras.backend.backend() != "tensorflow" and any(
+            backend.is_symbolic_tf_tensor(leaf) for leaf in leaves
+        ):
             # A tf.data pipeline on JAX/PyTorch: keras.ops cannot run on
             # TensorFlow's symbolic tensors, so the same computation runs in TF.
             training = kwargs.get("training", args[0] if args else None)
@@ -236,7 +242,8 @@ class TabularMixUp(keras.layers.Layer):
             labels = mix(labels)
         return self._join(data, features, labels)
 
-    def call(self, data, training=True):
+    def call(self, data, training=None):
+        training = self._resolve_training(training)
         self._check_ranks(*self._split(data))
         transformation = self.get_random_transformation(data, training=training)
         return self.transform(data, transformation)

@@ -166,6 +166,10 @@ class AdversarialModel(keras.Model):
     def call(self, inputs, training=None):
         return self.model(inputs, training=training)
 
+    def export(self, filepath, *args, **kwargs):
+        """Exports the wrapped model (adversarial training changes only training)."""
+        return self.model.export(filepath, *args, **kwargs)
+
     def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
         if y_pred is None:
             y_pred = self(x, training=training)

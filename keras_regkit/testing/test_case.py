@@ -11,7 +11,9 @@ API only. Each `run_*_test` function checks, for one object:
   that is not saved shows up as a difference);
 - one `fit` step eagerly and, on TensorFlow and JAX, with `jit_compile=True`;
 - the same seed gives the same output (random objects);
-- a `mixed_float16` policy gives the expected output dtype.
+- a `mixed_float16` policy gives the expected output dtype;
+- the model exports with `model.export()` (TF SavedModel, tensorflow and jax
+  backends) and the SavedModel serves `predict`'s outputs.
 
 Use the functions directly from pytest tests, or subclass `TestCase`.
 """
@@ -28,6 +30,8 @@ from typing import Any
 import keras
 import numpy as np
 from keras import ops
+
+from keras_regkit import backend as regkit_backend
 
 JIT_BACKENDS = ("tensorflow", "jax")
 
@@ -212,6 +216,22 @@ def run_model_saving_test(model: keras.Model, input_data: Any, atol: float = 1e-
     return revived
 
 
+def run_export_test(model: keras.Model, input_data: Any, atol: float = 1e-6) -> bool:
+    """`model.export()` writes a TF SavedModel whose `serve` gives `predict`'s outputs.
+
+    Runs on the tensorflow and jax backends (Keras exports TF SavedModels from
+    those); returns whether it ran.
+    """
+    if not regkit_backend.can_export_saved_model():
+        return False
+    expected = model.predict(input_data, verbose=0)
+    with tempfile.TemporaryDirectory() as tmp:
+        model.export(tmp, verbose=False)
+        served = regkit_backend.serve_saved_model(tmp, input_data)
+    assert_allclose(served, expected, atol=atol, rtol=atol, err_msg="outputs served by export()")
+    return True
+
+
 def run_fit_steps(
     build_model: Callable[[], keras.Model],
     x: Any,
@@ -276,6 +296,7 @@ def run_layer_test(
     call_kwargs: dict | None = None,
     run_training_check: bool = True,
     run_saving_check: bool = True,
+    run_export_check: bool = True,
     run_mixed_precision_check: bool = True,
     expected_mixed_precision_dtype: str = "float16",
     atol: float = 1e-6,
@@ -294,6 +315,8 @@ def run_layer_test(
         call_kwargs: extra call arguments.
         run_training_check: fit one step inside a model (eager and XLA).
         run_saving_check: `.keras` round-trip of a model holding the layer.
+        run_export_check: `model.export()` of a model holding the layer serves
+            the same outputs (TF SavedModel; tensorflow and jax backends).
         run_mixed_precision_check: build with `dtype="mixed_float16"`.
         expected_mixed_precision_dtype: the output dtype under mixed precision.
         atol: tolerance for `expected_output`.
@@ -323,7 +346,7 @@ def run_layer_test(
     if random:
         check_seeded_randomness(layer_cls, init_kwargs, input_data, call_kwargs)
 
-    if run_training_check or run_saving_check:
+    if run_training_check or run_saving_check or run_export_check:
 
         def build_model():
             inputs = _input_spec(input_data)
@@ -349,6 +372,8 @@ def run_layer_test(
             model = build_model()
         if run_saving_check:
             run_model_saving_test(model, input_data)
+        if run_export_check:
+            run_export_test(model, input_data)
 
     if run_mixed_precision_check:
         kwargs = dict(init_kwargs, dtype="mixed_float16")
@@ -450,6 +475,7 @@ def run_regularizer_test(
         )
     model = models[max(models)]
     revived = run_model_saving_test(model, x)
+    run_export_test(model, x)
     assert_configs_equal(
         regularizer.get_config(),
         revived.layers[-1].kernel_regularizer.get_config(),
@@ -504,6 +530,7 @@ def run_constraint_test(
             err_msg="trained kernel does not satisfy the constraint",
         )
     revived = run_model_saving_test(models[max(models)], x)
+    run_export_test(models[max(models)], x)
     assert_configs_equal(
         constraint.get_config(),
         revived.layers[-1].kernel_constraint.get_config(),
@@ -560,11 +587,15 @@ def run_model_test(
     predict_data: Any = None,
     batch_size: int | None = None,
     atol: float = 1e-6,
+    run_export_check: bool = True,
 ) -> keras.Model:
-    """A model (or model wrapper): fit steps, config round-trip, `.keras` reload."""
+    """A model (or model wrapper): fit steps, config round-trip, `.keras` reload, export."""
     models = run_fit_steps(build_model, x, y, compile_kwargs, fit_kwargs, batch_size)
     model = models[max(models)]
-    run_model_saving_test(model, x if predict_data is None else predict_data, atol=atol)
+    predict_data = x if predict_data is None else predict_data
+    run_model_saving_test(model, predict_data, atol=atol)
+    if run_export_check:
+        run_export_test(model, predict_data, atol=atol)
     return model
 
 
@@ -585,6 +616,7 @@ class TestCase:
     assert_allclose = staticmethod(assert_allclose)
     run_serialization_test = staticmethod(run_serialization_test)
     run_model_saving_test = staticmethod(run_model_saving_test)
+    run_export_test = staticmethod(run_export_test)
     run_layer_test = staticmethod(run_layer_test)
     run_regularizer_test = staticmethod(run_regularizer_test)
     run_constraint_test = staticmethod(run_constraint_test)

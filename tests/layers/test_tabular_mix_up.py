@@ -111,6 +111,19 @@ def test_identity_when_not_training_and_inside_predict():
     testing.assert_allclose(model.predict(FEATURES, verbose=0), FEATURES, atol=0)
 
 
+def test_unspecified_training_mixes_alone_but_not_in_a_model():
+    """Alone, `layer(x)` mixes (Keras's preprocessing default); in a model, `model(x)`
+    and export's serving call, which pass no `training`, return the inputs."""
+    mixed = testing.to_numpy(TabularMixUp(0.2, seed=1)(FEATURES))
+    assert not np.allclose(mixed, FEATURES)
+    layer = TabularMixUp(0.2, seed=1)
+    inputs = keras.Input((5,))
+    model = keras.Model(inputs, layer(inputs))
+    testing.assert_allclose(model(FEATURES), FEATURES, atol=0)
+    testing.assert_allclose(layer(FEATURES), FEATURES, atol=0)
+    testing.assert_allclose(model(FEATURES, training=True), mixed, atol=1e-6)
+
+
 def _index_batches(n=48, batch_size=16):
     """Features whose first `batch_size` columns one-hot each example's position in
     its batch, so the weight and partner used for each output row can be read back."""

@@ -195,3 +195,29 @@ def test_regularizer_harness_passes_keras_l2():
 def test_constraint_harness_fails_on_wrong_reference():
     with pytest.raises(AssertionError, match="reference"):
         testing.run_constraint_test(keras.constraints.NonNeg(), lambda w: np.abs(w))
+
+
+@keras.saving.register_keras_serializable(package="regkit_tests")
+class TraceTimeConstant(keras.layers.Layer):
+    """Broken for serving: bakes Python state, changed at every trace, into the graph."""
+
+    def call(self, x):
+        self.traces = getattr(self, "traces", 0) + 1
+        return x + float(self.traces)
+
+
+def test_export_check_serves_predict_outputs():
+    inputs = keras.Input((5,))
+    model = keras.Model(inputs, Scale(3.0)(inputs))
+    ran = testing.run_export_test(model, X)
+    assert ran == (testing.backend() in ("tensorflow", "jax"))
+
+
+def test_export_check_fails_on_trace_time_state():
+    inputs = keras.Input((5,))
+    model = keras.Model(inputs, TraceTimeConstant()(inputs))
+    if testing.backend() == "torch":  # Keras exports TF SavedModels from tensorflow and jax
+        assert not testing.run_export_test(model, X)
+        return
+    with pytest.raises(AssertionError, match="served by export"):
+        testing.run_export_test(model, X)

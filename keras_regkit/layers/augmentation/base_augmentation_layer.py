@@ -7,10 +7,7 @@ from typing import Any
 import keras
 
 from keras_regkit import backend as regkit_backend
-
-
-def _is_symbolic_tf_tensor(x: Any) -> bool:
-    return regkit_backend.in_tf_graph() and type(x).__module__.startswith("tensorflow")
+from keras_regkit.layers._training_default import AugmentsOutsideModels
 
 
 def check_probability(name: str, value: Any) -> float:
@@ -58,16 +55,18 @@ def check_seed(seed: Any) -> None:
         )
 
 
-class BaseAugmentationLayer(keras.layers.Layer):
+class BaseAugmentationLayer(AugmentsOutsideModels, keras.layers.Layer):
     """Base of the augmentation layers: seeding, training switch, `tf.data`, JAX.
 
-    Subclasses implement `call(inputs, ..., training=True)` with `keras.ops`,
+    Subclasses implement `call(inputs, ..., training=None)` with `keras.ops`,
+    resolving `training` with `self._resolve_training(training)`,
     drawing random numbers with `seed=self.seed_generator`, and
     `compute_output_dtypes(inputs)` if outputs do not keep their dtypes.
 
-    - In training (the default when the layer is called directly, as in a
-      `tf.data` pipeline) the layer augments; inside a model, `predict` and
-      `evaluate` call it with `training=False` and it returns its inputs.
+    - Called on its own (directly, or in a `tf.data` pipeline) the layer augments
+      unless `training=False`. Inside a model it augments only in training:
+      `predict`, `evaluate`, `model(x)` and `model.export()`'s serving endpoint
+      return its inputs (see `AugmentsOutsideModels`).
     - Inside a `tf.data` pipeline on the TensorFlow backend the `keras.ops` code
       runs as TensorFlow graph ops. On the JAX and PyTorch backends it runs
       through `tf.numpy_function` on the layer's own backend (see
@@ -86,9 +85,10 @@ class BaseAugmentationLayer(keras.layers.Layer):
         self.built = True
 
     def __call__(self, inputs: Any, *args: Any, **kwargs: Any) -> Any:
+        self._note_placement(inputs)
         leaves = keras.tree.flatten((inputs, args, kwargs))
         if keras.backend.backend() != "tensorflow" and any(
-            _is_symbolic_tf_tensor(leaf) for leaf in leaves
+            regkit_backend.is_symbolic_tf_tensor(leaf) for leaf in leaves
         ):
             return self._call_in_tf_graph(inputs, args, kwargs)
         return self._eager_or_symbolic_call(inputs, args, kwargs)
@@ -110,7 +110,7 @@ class BaseAugmentationLayer(keras.layers.Layer):
     def _call_in_tf_graph(self, inputs: Any, args: tuple, kwargs: dict) -> Any:
         structure = (inputs, args, kwargs)
         leaves = keras.tree.flatten(structure)
-        tensor_positions = [i for i, leaf in enumerate(leaves) if _is_symbolic_tf_tensor(leaf)]
+        tensor_positions = [i for i, leaf in enumerate(leaves) if regkit_backend.is_symbolic_tf_tensor(leaf)]
         input_leaves = keras.tree.flatten(inputs)
         dtypes = keras.tree.flatten(self.compute_output_dtypes(inputs))
 

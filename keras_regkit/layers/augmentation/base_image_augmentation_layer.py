@@ -116,7 +116,8 @@ class BaseImageAugmentationLayer(BaseAugmentationLayer):
 
     # -- Layer API ----------------------------------------------------------------
 
-    def call(self, inputs: Any, training: bool = True) -> Any:
+    def call(self, inputs: Any, training: bool | None = None) -> Any:
+        training = self._resolve_training(training)
         if isinstance(inputs, dict):
             unknown = sorted(set(inputs) - set(_DICT_KEYS))
             if "images" not in inputs or unknown:

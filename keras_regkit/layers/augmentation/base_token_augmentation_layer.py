@@ -50,7 +50,8 @@ class BaseTokenAugmentationLayer(BaseAugmentationLayer):
         self.padding_id = padding_id
         self.supports_masking = True
 
-    def call(self, inputs: Any, mask: Any = None, training: bool = True) -> Any:
+    def call(self, inputs: Any, mask: Any = None, training: bool | None = None) -> Any:
+        training = self._resolve_training(training)
         dtype = keras.backend.standardize_dtype(inputs.dtype)
         if "int" not in dtype:
             raise ValueError(

@@ -43,8 +43,9 @@ class RandomMedianBlur(BaseImageAugmentationLayer):
         inputs: images `(batch, height, width, channels)` or `(height, width,
             channels)`, or a dict with `"images"` (and `"labels"`,
             `"segmentation_masks"`, `"bounding_boxes"`, passed through).
-        training: whether to augment. Defaults to True; a model passes False at
-            inference.
+        training: whether to augment. None (default): True when the layer is
+            called on its own (or in a `tf.data` pipeline), False inside a model
+            except in `fit`, so exported models serve unaugmented inputs.
 
     Returns:
         The filtered images, in the layer's compute dtype.

@@ -48,8 +48,9 @@ class RandomTokenInsertion(BaseTokenAugmentationLayer):
         mask: optional boolean mask of the same shape; `False` positions are
             neither copied nor used as insertion points (they shift with the
             tokens before them).
-        training: whether to augment. Defaults to True; a model passes False at
-            inference.
+        training: whether to augment. None (default): True when the layer is
+            called on its own (or in a `tf.data` pipeline), False inside a model
+            except in `fit`, so exported models serve unaugmented inputs.
 
     Returns:
         Token ids of the input's shape and dtype.

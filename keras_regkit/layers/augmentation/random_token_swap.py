@@ -39,8 +39,9 @@ class RandomTokenSwap(BaseTokenAugmentationLayer):
     Call arguments:
         inputs: integer token ids `(batch, sequence_length)` or `(sequence_length,)`.
         mask: optional boolean mask of the same shape; `False` positions never move.
-        training: whether to augment. Defaults to True; a model passes False at
-            inference.
+        training: whether to augment. None (default): True when the layer is
+            called on its own (or in a `tf.data` pipeline), False inside a model
+            except in `fit`, so exported models serve unaugmented inputs.
 
     Returns:
         Token ids of the input's shape and dtype.

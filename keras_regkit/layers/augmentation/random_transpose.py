@@ -38,8 +38,9 @@ class RandomTranspose(BaseImageAugmentationLayer):
         inputs: images `(batch, height, width, channels)` or `(height, width,
             channels)`, or a dict with `"images"` (and `"labels"`,
             `"segmentation_masks"`).
-        training: whether to augment. Defaults to True; a model passes False at
-            inference.
+        training: whether to augment. None (default): True when the layer is
+            called on its own (or in a `tf.data` pipeline), False inside a model
+            except in `fit`, so exported models serve unaugmented inputs.
 
     Returns:
         The images (and masks), some transposed, in the layer's compute dtype.

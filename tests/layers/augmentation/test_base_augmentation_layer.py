@@ -59,6 +59,29 @@ def test_identity_at_inference_inside_a_model():
         assert not np.array_equal(augmented, data), cls.__name__
 
 
+def test_unspecified_training_augments_alone_but_not_in_a_model():
+    """`training=None`: a layer on its own augments (Keras's preprocessing-layer default);
+    once placed in a model, `model(x)` and export's serving call (which pass no `training`)
+    get the inputs back, as `keras.layers.Dropout` does. Keras's `RandomFlip` would flip."""
+    for cls, kwargs in IMAGE_LAYERS + TOKEN_LAYERS:
+        data = TOKENS if cls in dict(TOKEN_LAYERS) else BATCH
+        alone = ops.convert_to_numpy(cls(seed=0, **kwargs)(data))
+        assert not np.array_equal(alone, data), cls.__name__
+        layer = cls(seed=0, **kwargs)
+        model = keras.Sequential([keras.Input(data.shape[1:], dtype=str(data.dtype)), layer])
+        testing.assert_allclose(model(data), data, err_msg=cls.__name__)
+        testing.assert_allclose(layer(data), data, err_msg=cls.__name__)
+        testing.assert_allclose(
+            model(data, training=True),
+            cls(seed=0, **kwargs)(data, training=True),
+            atol=1e-3,
+            err_msg=cls.__name__,
+        )
+    flip = keras.layers.RandomFlip(seed=0)
+    flip_model = keras.Sequential([keras.Input(BATCH.shape[1:]), flip])
+    assert not np.array_equal(ops.convert_to_numpy(flip_model(BATCH)), BATCH)
+
+
 def test_invalid_seed():
     for cls, kwargs in IMAGE_LAYERS + TOKEN_LAYERS:
         with pytest.raises(ValueError, match="Invalid value for argument `seed`"):
