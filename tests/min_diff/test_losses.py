@@ -254,6 +254,19 @@ def test_zero_weight_group_counts_as_empty():
     testing.assert_allclose(MMDLoss()(MEMBERSHIP, PREDICTIONS, weights), 0.0, atol=0)
 
 
+@pytest.mark.parametrize("loss", ALL_LOSSES[:3] + ALL_LOSSES[4:], ids=lambda loss: loss.name)
+def test_tiny_weights_do_not_underflow(loss):
+    """One example per group: the group means do not depend on the weights. Found by
+    hypothesis: with weights (2233, 2.4e-16) TFMR's formula squares ~1e-19 normalized
+    weights, which flush to 0 in float32, and the MMD came out as -1."""
+    membership = np.array([[0.0], [1.0]], "float32")
+    predictions = np.array([[0.2], [0.7]], "float32")
+    tiny = np.array([[2233.0], [2.420164e-16]], "float32")
+    testing.assert_allclose(
+        loss(membership, predictions, tiny), loss(membership, predictions), atol=1e-6
+    )
+
+
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(
     n=st.integers(1, 12),

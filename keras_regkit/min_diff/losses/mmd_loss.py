@@ -55,12 +55,16 @@ class MMDLoss(MinDiffLoss):
     def _group_means(self, membership, predictions, normed_weights):
         kernel_matrix = self.kernel(predictions)
         a, b, pos_mask, neg_mask = group_weights(membership, normed_weights)
-        sum_a, sum_b = ops.sum(a), ops.sum(b)
+        # Each group's weights normalized to sum to 1 first (TFMR divides the weighted
+        # sums by sum_a * sum_a, ... afterwards: the same value, but products of tiny
+        # weights underflow to 0 in float32 and the means collapse to 0).
+        a = divide_no_nan(a, ops.sum(a))
+        b = divide_no_nan(b, ops.sum(b))
         kernel_a = ops.matmul(kernel_matrix, a)
         kernel_b = ops.matmul(kernel_matrix, b)
-        pos_mean = divide_no_nan(ops.sum(a * kernel_a), sum_a * sum_a)
-        neg_mean = divide_no_nan(ops.sum(b * kernel_b), sum_b * sum_b)
-        pos_neg_mean = divide_no_nan(ops.sum(a * kernel_b), sum_a * sum_b)
+        pos_mean = ops.sum(a * kernel_a)
+        neg_mean = ops.sum(b * kernel_b)
+        pos_neg_mean = ops.sum(a * kernel_b)
         return kernel_matrix, a, b, pos_mask, neg_mask, pos_mean, neg_mean, pos_neg_mean
 
     def call(self, membership, predictions, normed_weights):
