@@ -4,6 +4,13 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 import keras  # noqa: E402
 import pytest  # noqa: E402
+from hypothesis import settings  # noqa: E402
+
+# Property tests draw the same examples every run, so CI is reproducible; set
+# REGKIT_HYPOTHESIS=explore to search new examples (and raise max_examples there).
+settings.register_profile("ci", derandomize=True, database=None, max_examples=25)
+settings.register_profile("explore", max_examples=1000)
+settings.load_profile("explore" if os.environ.get("REGKIT_HYPOTHESIS") == "explore" else "ci")
 
 
 def pytest_report_header(config):

@@ -267,7 +267,7 @@ def test_tiny_weights_do_not_underflow(loss):
     )
 
 
-@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(
     n=st.integers(1, 12),
     d=st.integers(1, 3),
