@@ -253,7 +253,10 @@ class Recipe:
             **kwargs: passed to `MixUpPyDataset`.
 
         Returns:
-            A `MixUpPyDataset` to pass to `model.fit`.
+            A `MixUpPyDataset` to pass to `model.fit`. Its draws follow the
+            recipe's seed; `fit` also shuffles the order of a PyDataset's batches
+            with Python's global `random`, so for a reproducible run seed it too
+            (`keras.utils.set_random_seed`) or pass `shuffle=False` to `fit`.
         """
         return MixUpPyDataset(
             x,
