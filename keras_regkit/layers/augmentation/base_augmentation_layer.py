@@ -110,7 +110,9 @@ class BaseAugmentationLayer(AugmentsOutsideModels, keras.layers.Layer):
     def _call_in_tf_graph(self, inputs: Any, args: tuple, kwargs: dict) -> Any:
         structure = (inputs, args, kwargs)
         leaves = keras.tree.flatten(structure)
-        tensor_positions = [i for i, leaf in enumerate(leaves) if regkit_backend.is_symbolic_tf_tensor(leaf)]
+        tensor_positions = [
+            i for i, leaf in enumerate(leaves) if regkit_backend.is_symbolic_tf_tensor(leaf)
+        ]
         input_leaves = keras.tree.flatten(inputs)
         dtypes = keras.tree.flatten(self.compute_output_dtypes(inputs))
 
