@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import numbers
 
 import keras
 from keras import ops
@@ -131,7 +132,11 @@ class TabularMixUp(AugmentsOutsideModels, keras.layers.Layer):
 
     def __init__(self, alpha: float = 0.2, seed: int | None = None, **kwargs):
         super().__init__(**kwargs)
-        if isinstance(alpha, bool) or not isinstance(alpha, (int, float)) or not alpha > 0:
+        if (
+            isinstance(alpha, bool)
+            or not isinstance(alpha, numbers.Real)
+            or not 0 < alpha < math.inf
+        ):
             raise ValueError(
                 "Invalid value for argument `alpha`: expected a positive float. "
                 f"Received: alpha={alpha}"

@@ -30,8 +30,13 @@ def get(identifier):
 
     Example:
 
-    >>> get("elastic_net")  # keras_regkit
-    >>> get("l2")  # falls back to keras.regularizers.get
+    >>> type(get("elastic_net")).__name__  # keras_regkit
+    'ElasticNet'
+    >>> type(get("l2")).__name__  # falls back to keras.regularizers.get
+    'L2'
+
+    `keras.layers.Dense(kernel_regularizer="elastic_net")` needs an object: Keras's
+    own lookup knows only its built-in names, so pass `get("elastic_net")`.
     """
     if identifier is None:
         return None

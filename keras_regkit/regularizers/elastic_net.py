@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import math
+import numbers
+
 import keras
 from keras import ops
 
@@ -20,12 +23,12 @@ class ElasticNet(keras.regularizers.Regularizer):
     - Keras: `ElasticNet(factor, l1_ratio)` equals
       `keras.regularizers.L1L2(l1=factor * l1_ratio, l2=factor * (1 - l1_ratio))`;
       it is parametrised by strength and mix, so tuning one does not move the other.
-    - scikit-learn: `sklearn.linear_model.ElasticNet(alpha, l1_ratio)` minimises
-      `1/(2n) ||y - Xw||^2 + alpha * l1_ratio * ||w||_1 + alpha * (1 - l1_ratio) / 2 * ||w||^2`.
+    - scikit-learn: `sklearn.linear_model.ElasticNet(alpha, l1_ratio=rho)` minimises
+      `1/(2n) ||y - Xw||^2 + alpha * rho * ||w||_1 + alpha * (1 - rho) / 2 * ||w||^2`.
       With a mean-squared-error loss (`1/n ||y - Xw||^2`, twice sklearn's data
-      term), the same optimum is reached with `factor = 2 * alpha` for the L1 part;
-      sklearn's L2 term carries an extra 1/2, so exact equivalence needs
-      `l1_ratio_here = l1_ratio / (l1_ratio + (1 - l1_ratio) / 2)`.
+      term) the same coefficients minimise the Keras objective with
+      `factor = alpha * (1 + rho)` and `l1_ratio = 2 * rho / (1 + rho)`
+      (`tests/regularizers/test_elastic_net.py` checks this against sklearn).
 
     Args:
         factor: overall strength, a non-negative float.
@@ -39,7 +42,11 @@ class ElasticNet(keras.regularizers.Regularizer):
 
     def __init__(self, factor: float = 0.01, l1_ratio: float = 0.5):
         factor = _validate_factor(factor)
-        if not isinstance(l1_ratio, (int, float)) or not 0.0 <= float(l1_ratio) <= 1.0:
+        if (
+            isinstance(l1_ratio, bool)
+            or not isinstance(l1_ratio, numbers.Real)
+            or not 0.0 <= float(l1_ratio) <= 1.0
+        ):
             raise ValueError(
                 "Invalid value for argument `l1_ratio`: expected a float in [0, 1]. "
                 f"Received: l1_ratio={l1_ratio}"
@@ -58,7 +65,12 @@ class ElasticNet(keras.regularizers.Regularizer):
 
 
 def _validate_factor(factor) -> float:
-    if isinstance(factor, bool) or not isinstance(factor, (int, float)) or factor < 0:
+    if (
+        isinstance(factor, bool)
+        or not isinstance(factor, numbers.Real)
+        or not math.isfinite(factor)
+        or factor < 0
+    ):
         raise ValueError(
             "Invalid value for argument `factor`: expected a non-negative float. "
             f"Received: factor={factor}"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import numbers
 
 import keras
 from keras import ops
@@ -71,7 +72,11 @@ class GroupLasso(keras.regularizers.Regularizer):
     """
 
     def __init__(self, factor: float = 0.01, axis: int | tuple[int, ...] = -2):
-        if isinstance(factor, bool) or not isinstance(factor, (int, float)) or not factor >= 0:
+        if (
+            isinstance(factor, bool)
+            or not isinstance(factor, numbers.Real)
+            or not 0 <= factor < math.inf
+        ):
             raise ValueError(
                 "Invalid value for argument `factor`: expected a non-negative float. "
                 f"Received: factor={factor}"

@@ -207,7 +207,7 @@ def test_bad_ranks_and_keys():
         layer({"features": FEATURES, "images": FEATURES})
 
 
-@pytest.mark.parametrize("alpha", [0, -0.2, "0.2", True, None])
+@pytest.mark.parametrize("alpha", [0, -0.2, "0.2", True, None, float("nan"), float("inf")])
 def test_bad_alpha(alpha):
     with pytest.raises(ValueError, match=r"`alpha`: expected a positive float. Received"):
         TabularMixUp(alpha)

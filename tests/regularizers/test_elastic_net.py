@@ -31,13 +31,46 @@ def test_get():
         regularizers.get(3)
 
 
-@pytest.mark.parametrize("factor", [-0.1, "0.1", True])
+@pytest.mark.parametrize("factor", [-0.1, "0.1", True, float("nan"), float("inf")])
 def test_bad_factor(factor):
     with pytest.raises(ValueError, match=r"`factor`: expected a non-negative float. Received"):
         ElasticNet(factor=factor)
 
 
-@pytest.mark.parametrize("l1_ratio", [-0.1, 1.5, None])
+@pytest.mark.parametrize("l1_ratio", [-0.1, 1.5, None, True, float("nan")])
 def test_bad_l1_ratio(l1_ratio):
     with pytest.raises(ValueError, match=r"`l1_ratio`: expected a float in \[0, 1\]. Received"):
         ElasticNet(l1_ratio=l1_ratio)
+
+
+def test_sklearn_mapping_in_the_docstring():
+    """sklearn's ElasticNet optimum minimises MSE + ElasticNet(alpha (1 + rho), 2 rho / (1 + rho))."""
+    from sklearn.linear_model import ElasticNet as SKElasticNet
+
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(200, 6))
+    y = x @ np.array([1.5, 0.0, -2.0, 0.0, 0.3, 0.0]) + 0.5 + 0.1 * rng.normal(size=200)
+    alpha, rho = 0.1, 0.7
+    sk = SKElasticNet(alpha=alpha, l1_ratio=rho, tol=1e-12, max_iter=100_000).fit(x, y)
+    penalty = ElasticNet(factor=alpha * (1 + rho), l1_ratio=2 * rho / (1 + rho))
+
+    def objective(w, b):
+        mse = np.mean((y - x @ w - b) ** 2)
+        return mse + float(keras.ops.convert_to_numpy(penalty(w.astype("float32"))))
+
+    best = objective(sk.coef_, sk.intercept_)
+    assert np.count_nonzero(sk.coef_) < 6  # the L1 part is active
+    for i in range(6):
+        for delta in (1e-2, -1e-2):
+            w = sk.coef_.copy()
+            w[i] += delta
+            assert objective(w, sk.intercept_) > best - 1e-6
+    # A wrong mapping (the old `factor = 2 * alpha`) is not stationary at sklearn's optimum.
+    wrong = ElasticNet(factor=2 * alpha, l1_ratio=rho)
+    w = sk.coef_.copy()
+    values = []
+    for delta in np.linspace(-0.05, 0.05, 11):
+        w2 = w.copy()
+        w2[0] += delta
+        values.append(np.mean((y - x @ w2 - sk.intercept_) ** 2) + float(wrong(w2.astype("float32"))))
+    assert int(np.argmin(values)) != 5

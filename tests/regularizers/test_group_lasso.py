@@ -147,7 +147,7 @@ def test_in_layer_by_name():
     testing.assert_allclose(layer.losses[0], reference(0.01)(layer.kernel), atol=1e-6)
 
 
-@pytest.mark.parametrize("factor", [-0.1, "0.1", True, float("nan")])
+@pytest.mark.parametrize("factor", [-0.1, "0.1", True, float("nan"), float("inf")])
 def test_bad_factor(factor):
     with pytest.raises(ValueError, match=r"`factor`: expected a non-negative float. Received"):
         GroupLasso(factor=factor)
