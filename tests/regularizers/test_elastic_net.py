@@ -44,7 +44,7 @@ def test_bad_l1_ratio(l1_ratio):
 
 
 def test_sklearn_mapping_in_the_docstring():
-    """sklearn's ElasticNet optimum minimises MSE + ElasticNet(alpha (1 + rho), 2 rho / (1 + rho))."""
+    """sklearn's optimum minimises MSE + ElasticNet(alpha (1 + rho), 2 rho / (1 + rho))."""
     from sklearn.linear_model import ElasticNet as SKElasticNet
 
     rng = np.random.default_rng(0)
@@ -72,5 +72,6 @@ def test_sklearn_mapping_in_the_docstring():
     for delta in np.linspace(-0.05, 0.05, 11):
         w2 = w.copy()
         w2[0] += delta
-        values.append(np.mean((y - x @ w2 - sk.intercept_) ** 2) + float(wrong(w2.astype("float32"))))
+        mse = np.mean((y - x @ w2 - sk.intercept_) ** 2)
+        values.append(mse + float(wrong(w2.astype("float32"))))
     assert int(np.argmin(values)) != 5
