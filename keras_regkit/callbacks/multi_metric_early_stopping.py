@@ -143,7 +143,8 @@ class MultiMetricEarlyStopping(keras.callbacks.Callback):
     ... )
     >>> history = model.fit(x, y, validation_split=0.25, epochs=50, verbose=0,
     ...                     callbacks=[callback])
-    >>> callback.stopped_epoch, callback.stopped_by, callback.best_epoch, callback.best_values
+    >>> sorted(callback.best_values)  # the monitored values at `callback.best_epoch`
+    ['val_auc', 'val_loss']
     """
 
     def __init__(

@@ -179,9 +179,13 @@ def compare(
 
     Example:
 
-    >>> task = load_adult_task(seed=0)
-    >>> result = compare(task, ["none", "dropout", "min_diff"], epochs=5)
-    >>> print(format_table(result))
+    ```python
+    from keras_regkit.compare import compare, format_table, load_adult_task
+
+    task = load_adult_task(seed=0)
+    result = compare(task, ["none", "dropout", "min_diff"], epochs=5)
+    print(format_table(result))
+    ```
     """
     _validate(techniques, epochs, batch_size, hidden_units, learning_rate, min_diff_weights, seed)
     hidden_units = tuple(hidden_units)

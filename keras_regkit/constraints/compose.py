@@ -21,6 +21,7 @@ class Compose(keras.constraints.Constraint):
 
     Example:
 
+    >>> from keras_regkit.constraints import ValueRange
     >>> c = Compose([ValueRange(-1.0, 1.0), keras.constraints.MaxNorm(2.0)])
     >>> layer = keras.layers.Dense(4, kernel_constraint=c)
     """

@@ -53,7 +53,9 @@ class MixUpPyDataset(keras.utils.PyDataset):
     >>> xb, yb = data[0]
     >>> xb.shape, yb.shape
     ((64, 8), (64,))
-    >>> model.fit(data, epochs=10)  # any backend
+    >>> model = keras.Sequential([keras.Input((8,)), keras.layers.Dense(1, "sigmoid")])
+    >>> model.compile("adam", "binary_crossentropy")
+    >>> history = model.fit(data, epochs=2, verbose=0)  # any backend
     """
 
     def __init__(

@@ -69,16 +69,18 @@ class Recipe:
 
     Example:
 
-    >>> recipe = recommend("binary", n_samples=2_000, n_features=20, depth=3, seed=0)
-    >>> print(recipe)  # the rules that fired
-    >>> model = recipe.build_model(input_shape=(20,), hidden_units=(64, 64, 32))
-    >>> model.compile("adam", "binary_crossentropy")
-    >>> model.fit(
-    ...     recipe.training_data(x, y, batch_size=64),
-    ...     validation_data=(x_val, y_val),
-    ...     epochs=100,
-    ...     callbacks=recipe.callbacks(),
-    ... )
+    ```python
+    recipe = recommend("binary", n_samples=2_000, n_features=20, depth=3, seed=0)
+    print(recipe)  # the rules that fired
+    model = recipe.build_model(input_shape=(20,), hidden_units=(64, 64, 32))
+    model.compile("adam", "binary_crossentropy")
+    model.fit(
+        recipe.training_data(x, y, batch_size=64),
+        validation_data=(x_val, y_val),
+        epochs=100,
+        callbacks=recipe.callbacks(),
+    )
+    ```
     """
 
     problem_type: str

@@ -24,7 +24,9 @@ class GaussianKernel(MinDiffKernel):
 
     Example:
 
-    >>> GaussianKernel(0.1)([[0.0], [0.1]])  # [[1, e^-1], [e^-1, 1]]
+    >>> np.round(keras.ops.convert_to_numpy(GaussianKernel(0.1)([[0.0], [0.1]])), 4)  # e^-1 off the diagonal
+    array([[1.    , 0.3679],
+           [0.3679, 1.    ]], dtype=float32)
     """
 
     def __init__(self, kernel_length: float = 0.1, tile_input: bool = True):

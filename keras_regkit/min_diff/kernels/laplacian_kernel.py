@@ -25,7 +25,9 @@ class LaplacianKernel(MinDiffKernel):
 
     Example:
 
-    >>> LaplacianKernel(0.1)([[0.0], [0.1]])  # about [[1, e^-1], [e^-1, 1]]
+    >>> np.round(keras.ops.convert_to_numpy(LaplacianKernel(0.1)([[0.0], [0.1]])), 4)  # e^-1 off the diagonal
+    array([[1.    , 0.3679],
+           [0.3679, 1.    ]], dtype=float32)
     """
 
     def __init__(self, kernel_length: float = 0.1, tile_input: bool = True):

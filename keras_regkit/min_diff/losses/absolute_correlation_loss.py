@@ -29,7 +29,8 @@ class AbsoluteCorrelationLoss(MinDiffLoss):
 
     Example:
 
-    >>> AbsoluteCorrelationLoss()(membership=[[1.0], [0.0]], predictions=[[0.9], [0.1]])
+    >>> round(float(AbsoluteCorrelationLoss()(membership=[[1.0], [0.0]], predictions=[[0.9], [0.1]])), 4)
+    1.0
     """
 
     def __init__(self, predictions_transform=None, name: str | None = None):

@@ -40,7 +40,8 @@ class AbsoluteDifferenceLoss(MinDiffLoss):
 
     Example:
 
-    >>> AbsoluteDifferenceLoss()(membership=[1.0, 0.0], predictions=[0.9, 0.1])  # 0.8
+    >>> round(float(AbsoluteDifferenceLoss()(membership=[1.0, 0.0], predictions=[0.9, 0.1])), 4)
+    0.8
     """
 
     def __init__(self, predictions_transform=None, name: str | None = None):

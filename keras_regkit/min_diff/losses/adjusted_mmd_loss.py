@@ -28,7 +28,9 @@ class AdjustedMMDLoss(MMDLoss):
 
     Example:
 
-    >>> AdjustedMMDLoss()(membership=[[1.0], [0.0], [1.0]], predictions=[[0.9], [0.1], [0.7]])
+    >>> loss = AdjustedMMDLoss()
+    >>> round(float(loss(membership=[[1.0], [0.0], [1.0]], predictions=[[0.9], [0.1], [0.7]])), 3)
+    5.909
     """
 
     def __init__(self, kernel="gaussian", predictions_transform=None, name: str | None = None):

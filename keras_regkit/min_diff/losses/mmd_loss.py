@@ -43,7 +43,8 @@ class MMDLoss(MinDiffLoss):
     Example:
 
     >>> loss = MMDLoss("gaussian")
-    >>> loss(membership=[[1.0], [0.0]], predictions=[[0.9], [0.1]])
+    >>> round(float(loss(membership=[[1.0], [0.0]], predictions=[[0.9], [0.1]])), 4)
+    2.0
     """
 
     def __init__(self, kernel="gaussian", predictions_transform=None, name: str | None = None):

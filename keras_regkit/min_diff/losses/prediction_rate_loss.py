@@ -30,7 +30,9 @@ class PredictionRateLoss(MinDiffLoss):
 
     Example:
 
-    >>> PredictionRateLoss(temperature=0.01)(membership=[1.0, 0.0], predictions=[0.9, 0.1])
+    >>> loss = PredictionRateLoss(temperature=0.01)
+    >>> round(float(loss(membership=[1.0, 0.0], predictions=[0.9, 0.1])), 4)
+    1.0
     """
 
     def __init__(
