@@ -155,6 +155,23 @@ def test_compare_bad_input_exits_with_2(extra, message, csv_path, tmp_path, caps
     assert not (tmp_path / "o").exists()  # nothing trained, nothing written
 
 
+def test_compare_unwritable_out_exits_with_2_before_training(csv_path, tmp_path, capsys):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder")
+    argv = ["compare", "--data", csv_path, "--target", "label", "--out", str(blocker / "out")]
+    assert _run(argv) == 2
+    err = capsys.readouterr().err
+    assert "is not a writable folder, so the report cannot be written" in err, err
+    assert "Running" not in err  # it stopped before training
+
+
+def test_compare_unknown_sensitive_group_exits_with_2(csv_path, tmp_path, capsys):
+    argv = ["compare", "--data", csv_path, "--target", "label", "--sensitive", "group"]
+    argv += ["--sensitive-group", "martian", "--out", str(tmp_path / "o")]
+    assert _run(argv) == 2
+    assert "--sensitive-group 'martian' does not occur" in capsys.readouterr().err
+
+
 def test_console_script_exit_status(tmp_path):
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
     command = [sys.executable, "-m", "keras_regkit.cli", "compare", "--data"]

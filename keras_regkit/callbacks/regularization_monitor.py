@@ -79,7 +79,8 @@ class RegularizationMonitor(keras.callbacks.Callback):
     >>> model.compile("adam", "mse")
     >>> history = model.fit(x, y, epochs=3, verbose=0,
     ...                     callbacks=[RegularizationMonitor(per_layer=True)])
-    >>> len(history.history["kernel_sparsity"]), len(history.history["hidden/regularization_penalty"])
+    >>> logs = history.history
+    >>> len(logs["kernel_sparsity"]), len(logs["hidden/regularization_penalty"])
     (3, 3)
     """
 

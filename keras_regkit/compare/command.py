@@ -155,6 +155,20 @@ class _UsageError(Exception):
     pass
 
 
+def _check_writable(out: str) -> None:
+    """Raises `_UsageError` when the report folder can be neither found nor created."""
+    path = os.path.abspath(out)
+    while not os.path.exists(path):
+        parent = os.path.dirname(path)
+        if parent == path:
+            break
+        path = parent
+    if not os.path.isdir(path) or not os.access(path, os.W_OK):
+        raise _UsageError(
+            f"--out {out!r}: {path!r} is not a writable folder, so the report cannot be written"
+        )
+
+
 def run(args: argparse.Namespace, argv: list[str] | None = None) -> int:
     """Runs `keras-regkit compare` with parsed `args`; returns the exit status."""
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # if Keras imports TF for seeding
@@ -189,6 +203,7 @@ def run(args: argparse.Namespace, argv: list[str] | None = None) -> int:
             )
         if args.max_train_rows is not None:
             task = task.limit_train_rows(args.max_train_rows, seed=args.seed)
+        _check_writable(args.out)  # before training, not after minutes of it
     except (_UsageError, data_module.DataError) as error:
         print(f"keras-regkit compare: error: {error}", file=sys.stderr)
         return 2
@@ -215,7 +230,14 @@ def run(args: argparse.Namespace, argv: list[str] | None = None) -> int:
         progress=progress,
     )
     command = shlex.join(["keras-regkit", "compare", *(argv or [])])
-    paths = report.write_report(comparison, args.out, command=command)
+    try:
+        paths = report.write_report(comparison, args.out, command=command)
+    except OSError as error:
+        print(
+            f"keras-regkit compare: error: cannot write the report to {args.out}: {error}",
+            file=sys.stderr,
+        )
+        return 2
     print(report.format_table(comparison))
     print(
         f"\n{len(comparison.runs)} runs in {time.perf_counter() - start:.0f} s "

@@ -100,7 +100,8 @@ def make_fairness_scorer(
     >>> round(auc_beyond_gap(clf, X, y, sensitive_features=group), 3)  # 0.876 - 1 - 0.029
     -0.153
 
-    In a search over MinDiff's weight (see `examples/min_diff_grid_search.py`):
+    In a search over MinDiff's weight (the README's "MinDiff in scikit-learn" section and
+    `notebooks/min_diff_fair_lending.ipynb` run it on Adult):
 
     ```python
     sklearn.set_config(enable_metadata_routing=True)

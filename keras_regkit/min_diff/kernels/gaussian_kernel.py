@@ -24,7 +24,8 @@ class GaussianKernel(MinDiffKernel):
 
     Example:
 
-    >>> np.round(keras.ops.convert_to_numpy(GaussianKernel(0.1)([[0.0], [0.1]])), 4)  # e^-1 off the diagonal
+    >>> kernel = GaussianKernel(0.1)
+    >>> np.round(keras.ops.convert_to_numpy(kernel([[0.0], [0.1]])), 4)  # e^-1 off the diagonal
     array([[1.    , 0.3679],
            [0.3679, 1.    ]], dtype=float32)
     """

@@ -25,7 +25,8 @@ class LaplacianKernel(MinDiffKernel):
 
     Example:
 
-    >>> np.round(keras.ops.convert_to_numpy(LaplacianKernel(0.1)([[0.0], [0.1]])), 4)  # e^-1 off the diagonal
+    >>> kernel = LaplacianKernel(0.1)
+    >>> np.round(keras.ops.convert_to_numpy(kernel([[0.0], [0.1]])), 4)  # e^-1 off the diagonal
     array([[1.    , 0.3679],
            [0.3679, 1.    ]], dtype=float32)
     """

@@ -29,7 +29,8 @@ class AbsoluteCorrelationLoss(MinDiffLoss):
 
     Example:
 
-    >>> round(float(AbsoluteCorrelationLoss()(membership=[[1.0], [0.0]], predictions=[[0.9], [0.1]])), 4)
+    >>> loss = AbsoluteCorrelationLoss()
+    >>> round(float(loss(membership=[[1.0], [0.0]], predictions=[[0.9], [0.1]])), 4)
     1.0
     """
 
