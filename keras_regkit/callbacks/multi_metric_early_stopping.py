@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import math
+import numbers
 import sys
 import warnings
 from collections.abc import Mapping, Sequence
@@ -314,12 +315,16 @@ class MultiMetricEarlyStopping(keras.callbacks.Callback):
             return "min"
         # Like Keras's MonitorCallback: the direction the model's metric object
         # declares wins over the name. `_direction` ("up"/"down") is set by every
-        # built-in Keras metric that has a natural direction.
-        for metric in _flatten_metrics(getattr(self._model, "metrics", None) or []):
-            if getattr(metric, "name", None) == metric_name:
-                direction = getattr(metric, "_direction", None)
-                if direction in ("up", "down"):
-                    return "max" if direction == "up" else "min"
+        # built-in Keras metric that has a natural direction and by the streaming
+        # fairness metrics; unlike Keras, output-prefixed names match too.
+        metrics = _flatten_metrics(getattr(self._model, "metrics", None) or [])
+        exact = [m for m in metrics if getattr(m, "name", None) == metric_name]
+        # A metric of one output of a multi-output model logs as "<output>_<name>".
+        prefixed = [m for m in metrics if metric_name.endswith(f"_{getattr(m, 'name', None)}")]
+        for candidates in (exact,) if exact else (prefixed,):
+            directions = {getattr(m, "_direction", None) for m in candidates} - {None}
+            if len(directions) == 1 and directions <= {"up", "down"}:
+                return "max" if directions == {"up"} else "min"
         tokens = set(metric_name.lower().split("_"))
         if tokens & _MIN_TOKENS:
             return "min"
@@ -404,19 +409,19 @@ def _validate_monitor(monitor) -> list[str] | dict[str, str]:
 
 def _is_number(value) -> bool:
     return (
-        isinstance(value, (int, float))
+        isinstance(value, numbers.Real)
         and not isinstance(value, bool)
         and math.isfinite(float(value))
     )
 
 
 def _validate_non_negative_int(name: str, value) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 0:
         raise ValueError(
             f"Invalid value for argument `{name}`: expected a non-negative int. "
             f"Received: {name}={value!r}"
         )
-    return value
+    return int(value)
 
 
 def _validate_per_metric(name: str, value, names: list[str], allow_none: bool):

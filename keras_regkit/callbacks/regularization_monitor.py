@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import numbers
 from collections.abc import Sequence
 from typing import Any
 
@@ -93,7 +94,7 @@ class RegularizationMonitor(keras.callbacks.Callback):
         super().__init__()
         if (
             isinstance(sparsity_tol, bool)
-            or not isinstance(sparsity_tol, (int, float))
+            or not isinstance(sparsity_tol, numbers.Real)
             or not math.isfinite(sparsity_tol)
             or sparsity_tol < 0
         ):

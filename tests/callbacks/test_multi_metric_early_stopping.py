@@ -1,4 +1,5 @@
 import itertools
+import json
 import warnings
 
 import keras
@@ -427,3 +428,13 @@ def test_config_round_trip_keeps_per_metric_settings():
     assert restored.get_config() == callback.get_config()
     assert restored.monitor == {"val_loss": "min", "val_auc": "max"}
     assert restored.min_delta == {"val_loss": 0.01}
+
+
+def test_numpy_scalars_are_accepted_and_stored_as_python_numbers():
+    callback = MultiMetricEarlyStopping(
+        ["val_loss"], patience=np.int64(2), min_delta=np.float32(0.5), start_from_epoch=np.int32(1)
+    )
+    config = callback.get_config()
+    assert (config["patience"], config["min_delta"], config["start_from_epoch"]) == (2, 0.5, 1)
+    assert type(config["patience"]) is int and type(config["min_delta"]) is float
+    json.dumps(config)

@@ -320,3 +320,9 @@ def test_tensorboard_shows_the_statistics(tmp_path):
                 )
     for key in [*STATS, "hidden/kernel_sparsity", "conv/regularization_penalty"]:
         testing.assert_allclose(scalars[f"epoch_{key}"], history.history[key], rtol=1e-6)
+
+
+def test_numpy_scalar_sparsity_tol():
+    monitor = RegularizationMonitor(sparsity_tol=np.float32(0.25))
+    assert monitor.get_config()["sparsity_tol"] == 0.25
+    assert type(monitor.get_config()["sparsity_tol"]) is float

@@ -218,3 +218,29 @@ def test_y_pred_with_several_columns():
     metric = fairness.DemographicParityRatio(num_groups=2)
     with pytest.raises(ValueError, match=r"argument `y_pred` of DemographicParityRatio: expected"):
         metric.update_state(np.ones((4, 2)), np.ones((4, 2)))
+
+
+@pytest.mark.parametrize("cls", sorted(set(FUNCTIONS), key=lambda c: c.__name__))
+def test_mode_auto_knows_the_direction(cls):
+    """mode="auto" minimises the gaps and maximises the ratios."""
+    from keras_regkit.callbacks import MultiMetricEarlyStopping
+
+    expected = "max" if cls.__name__.endswith("Ratio") else "min"
+    x, y, ids, _ = model_data(n=8)
+    metric = cls(num_groups=3, name="gap")
+    model = build_model()
+    model.compile(
+        "sgd",
+        loss={"label": "binary_crossentropy"},
+        metrics={"fairness": [metric]},
+    )
+    # Builds the compiled metrics, as fit does before a callback's first epoch end.
+    model.evaluate(x, {"label": y, "fairness": pack(y, ids)}, verbose=0)
+    # The attribute Keras's own EarlyStopping/ModelCheckpoint read for mode="auto"
+    # (they match it only to unprefixed metric names, i.e. single-output models).
+    assert metric._direction == ("up" if expected == "max" else "down")
+    ours = MultiMetricEarlyStopping(["val_fairness_gap"])
+    ours.set_model(model)
+    ours.on_train_begin()
+    ours.on_epoch_end(0, {"val_fairness_gap": 0.1})
+    assert ours.directions == {"val_fairness_gap": expected}

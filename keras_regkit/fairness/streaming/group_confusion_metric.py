@@ -47,6 +47,9 @@ class GroupConfusionMetric(keras.metrics.Metric):
         threshold = _grouping.check_threshold(threshold, allow_none=False)
         _grouping.check_method(method)
         super().__init__(name=name, dtype=dtype)
+        # The direction Keras's EarlyStopping/ModelCheckpoint (and
+        # MultiMetricEarlyStopping) read for mode="auto": gaps shrink, ratios grow.
+        self._direction = "up" if type(self).__name__.endswith("Ratio") else "down"
         self.num_groups = int(num_groups)
         self.threshold = threshold
         self.method = method
