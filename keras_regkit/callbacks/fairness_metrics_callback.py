@@ -53,7 +53,12 @@ def _is_dataset(data: Any) -> bool:
         return True
     # torch DataLoader and other re-iterable batch sources; a generator could only
     # be read once, so it is refused below.
-    return hasattr(data, "__iter__") and not isinstance(data, (tuple, list, dict, str))
+    # Arrays, tensors and DataFrames iterate too, but over rows: not a dataset.
+    return (
+        hasattr(data, "__iter__")
+        and not isinstance(data, (tuple, list, dict, str))
+        and not hasattr(data, "shape")
+    )
 
 
 def _group_key(group: Any) -> str:

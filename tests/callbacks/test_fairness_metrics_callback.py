@@ -524,6 +524,8 @@ def test_bad_validation_data():
         FairnessMetricsCallback((X_VAL, Y_VAL))
     with pytest.raises(ValueError, match=r"argument `validation_data`.*type int"):
         FairnessMetricsCallback(3)
+    with pytest.raises(ValueError, match=r"argument `validation_data`.*type ndarray"):
+        FairnessMetricsCallback(X_VAL)  # an array alone: no labels, no sensitive features
     with pytest.raises(ValueError, match=r"argument `validation_data`.*one-shot iterator"):
         FairnessMetricsCallback(iter([DATA]))
     with pytest.raises(ValueError, match=r"argument `validation_data`.*47 in x and 48 in y"):

@@ -634,6 +634,7 @@ def test_invalid_arguments(params, message):
         ({"sample_weight": np.ones(3)}, "one weight per row of X: expected shape (600,)"),
         ({"y": np.arange(600) % 2, "sample_weight": np.arange(600) % 2}, "only one class has"),
         ({"sensitive_features": np.full(600, "Female")}, "The nonsensitive MinDiff group is empty"),
+        ({"validation_split": 0.2}, "does not support `validation_split`"),
     ],
 )
 def test_invalid_fit_arguments(fit_args, message):
