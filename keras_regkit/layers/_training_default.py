@@ -19,6 +19,11 @@ class AugmentsOutsideModels:
     unspecified `training` means inference, as for `keras.layers.Dropout`, and
     `fit` still trains them. Explicit `training=True/False` always wins.
 
+    A subclassed model's `call` runs its layers on concrete tensors, so they
+    cannot tell that they are inside a model: there, as with Keras's own
+    preprocessing layers, pass `training` on (`self.augment(x, training=training)`)
+    or call the model with `training=False` to serve it.
+
     Subclasses call `self._note_placement(inputs)` in `__call__` and resolve
     their `training=None` argument with `self._resolve_training(training)`.
     """
