@@ -5,7 +5,7 @@ examples with label 0, i.e. false-positive-rate parity), Adam(1e-3), 5 epochs, M
 Gaussian kernel on the predicted probabilities.
 
     python benchmarks/min_diff_adult.py [--backends tensorflow jax torch] [--rounds 2]
-        [--loss-weight 1.5] [--epochs 5]
+        [--loss-weight 1.5] [--epochs 5] [--jit-compile auto|true|false]
 
 Each (backend, round) runs in a fresh process that times plain `fit` and MinDiff `fit`
 alternately; TFMR (tf_keras, TF_USE_LEGACY_KERAS=1) runs the same way when its stack is
@@ -82,6 +82,7 @@ def worker_keras(args):
 
     data = load()
     results = {"backend": keras.backend.backend()}
+    jit = {"auto": "auto", "true": True, "false": False}[args.jit_compile]
 
     def build(seed):
         keras.utils.set_random_seed(seed)
@@ -96,7 +97,7 @@ def worker_keras(args):
 
     def plain():
         model = build(args.seed)
-        model.compile(keras.optimizers.Adam(1e-3), "binary_crossentropy")
+        model.compile(keras.optimizers.Adam(1e-3), "binary_crossentropy", jit_compile=jit)
         start = time.perf_counter()
         model.fit(data["x"], data["y"], batch_size=BATCH, epochs=args.epochs, verbose=0)
         return time.perf_counter() - start, model
@@ -104,7 +105,7 @@ def worker_keras(args):
     def min_diff():
         original = build(args.seed)
         model = MinDiffModel(original, MMDLoss("gaussian"), loss_weight=args.loss_weight)
-        model.compile(keras.optimizers.Adam(1e-3), "binary_crossentropy")
+        model.compile(keras.optimizers.Adam(1e-3), "binary_crossentropy", jit_compile=jit)
         dataset = MinDiffPyDataset(
             data["x"],
             data["y"],
@@ -207,6 +208,8 @@ def run_worker(kind, args):
         str(args.loss_weight),
         "--seed",
         str(args.seed),
+        "--jit-compile",
+        args.jit_compile,
     ]
     proc = subprocess.run(cmd, env=env, capture_output=True, text=True)
     if proc.returncode != 0:
@@ -222,6 +225,13 @@ def main():
     parser.add_argument("--loss-weight", type=float, default=1.5)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--no-tfmr", action="store_true")
+    parser.add_argument(
+        "--jit-compile",
+        choices=["auto", "true", "false"],
+        default="auto",
+        help="Model.compile's jit_compile for both Keras 3 runs (auto = XLA on tensorflow "
+        "and jax; fit seconds include the compilation)",
+    )
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     args = parser.parse_args()
 
@@ -245,7 +255,7 @@ def main():
     print(
         f"\nMinDiff on Adult: MLP 64-32-1, batch {BATCH} + {2 * MD_GROUP_BATCH} MinDiff "
         f"examples, {args.epochs} epochs, MMD(gaussian) loss_weight={args.loss_weight}, "
-        f"median of {args.rounds} rounds\n"
+        f"jit_compile={args.jit_compile}, median of {args.rounds} rounds\n"
     )
     header = (
         f"{'backend':<11} {'plain s':>8} {'MinDiff s':>9} {'MD/plain':>8} {'vs TFMR':>8} "

@@ -326,3 +326,33 @@ def test_numpy_scalar_sparsity_tol():
     monitor = RegularizationMonitor(sparsity_tol=np.float32(0.25))
     assert monitor.get_config()["sparsity_tol"] == 0.25
     assert type(monitor.get_config()["sparsity_tol"]) is float
+
+
+def test_group_lasso_at_work():
+    """GroupLasso's penalty is logged as its closed form, and whole input rows go to zero."""
+    from keras_regkit.regularizers import GroupLasso
+
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(256, 12)).astype("float32")
+    y = (x[:, :3].sum(axis=1, keepdims=True) > 0).astype("float32")  # features 3..11 are noise
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential(
+        [
+            keras.Input((12,)),
+            keras.layers.Dense(8, kernel_regularizer=GroupLasso(0.02), name="hidden"),
+            keras.layers.Dense(1, activation="sigmoid", name="head"),
+        ]
+    )
+    model.compile(keras.optimizers.Adam(0.01), "binary_crossentropy")
+    history = model.fit(
+        x, y, epochs=40, batch_size=32, verbose=0, callbacks=[RegularizationMonitor(1e-2)]
+    )
+    kernel = keras.ops.convert_to_numpy(model.get_layer("hidden").kernel)
+    closed_form = 0.02 * np.sqrt(8) * np.linalg.norm(kernel, axis=1).sum()
+    testing.assert_allclose(
+        history.history["regularization_penalty"][-1], closed_form, atol=1e-5, rtol=1e-4
+    )
+    sparsity = history.history["kernel_sparsity"]
+    assert sparsity[-1] > sparsity[0]  # the monitor shows the groups emptying
+    row_norms = np.linalg.norm(kernel, axis=1)
+    assert row_norms[:3].min() > 10 * np.median(row_norms[3:])  # signal rows survive
