@@ -4,8 +4,8 @@ Images per second (sequences per second for the token layers), measured side by
 side in one run: each pair is warmed up (traced / compiled) first, then the two
 are timed in alternation and the median of the repeats is reported.
 
-- `call`: `layer(batch)` as in an eager training loop (on JAX, keras_regkit
-  layers compile the call; Keras's own layers run op by op).
+- `call`: `layer(batch, training=True)` as in an eager training loop (on JAX,
+  keras_regkit layers compile the call; Keras's own layers run op by op).
 - `tf.data`: `dataset.map(layer)` over a batched in-memory dataset, the place
   augmentation usually lives. Keras's layers switch to TensorFlow ops there;
   keras_regkit layers run as TensorFlow ops on the TensorFlow backend and through
@@ -177,9 +177,13 @@ def consume(outputs):
 
 
 def call_runner(fn, batches):
+    # As in a training loop: an explicit `training=True` (on JAX it also lets
+    # keras_regkit layers compile the call instead of dispatching op by op).
+    kwargs = {"training": True} if isinstance(fn, keras.layers.Layer) else {}
+
     def run():
         for batch in batches:
-            consume(fn(batch))
+            consume(fn(batch, **kwargs))
 
     return run
 

@@ -102,6 +102,8 @@ class RandomMedianBlur(BaseImageAugmentationLayer):
             for i in range(size)
             for j in range(size)
         ]
+        if size == 3:
+            return _median_of_9(windows)
         # An odd number of values: the median is the middle order statistic.
         return ops.sort(ops.stack(windows, axis=-1), axis=-1)[..., size * size // 2]
 
@@ -109,3 +111,19 @@ class RandomMedianBlur(BaseImageAugmentationLayer):
         config = super().get_config()
         config.update({"kernel_size": self.kernel_size, "factor": self.factor})
         return config
+
+
+# Paeth's 19 compare-exchanges that leave the median of 9 values in position 4
+# (Graphics Gems, 1990; Devillard's `opt_med9`): elementwise min/max, several times
+# faster than sorting a stacked axis on every backend, and exact.
+_MEDIAN_OF_9_NETWORK = (
+    (1, 2), (4, 5), (7, 8), (0, 1), (3, 4), (6, 7), (1, 2), (4, 5), (7, 8), (0, 3),
+    (5, 8), (4, 7), (3, 6), (1, 4), (2, 5), (4, 7), (4, 2), (6, 4), (4, 2),
+)  # fmt: skip
+
+
+def _median_of_9(values: list) -> Any:
+    values = list(values)
+    for i, j in _MEDIAN_OF_9_NETWORK:
+        values[i], values[j] = ops.minimum(values[i], values[j]), ops.maximum(values[i], values[j])
+    return values[4]
