@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import math
-import numbers
 
 import keras
 from keras import ops
+
+from keras_regkit.regularizers.elastic_net import _validate_factor
 
 
 @keras.saving.register_keras_serializable(package="keras_regkit")
@@ -72,16 +73,7 @@ class GroupLasso(keras.regularizers.Regularizer):
     """
 
     def __init__(self, factor: float = 0.01, axis: int | tuple[int, ...] = -2):
-        if (
-            isinstance(factor, bool)
-            or not isinstance(factor, numbers.Real)
-            or not 0 <= factor < math.inf
-        ):
-            raise ValueError(
-                "Invalid value for argument `factor`: expected a non-negative float. "
-                f"Received: factor={factor}"
-            )
-        self.factor = float(factor)
+        self.factor = _validate_factor(factor)
         self.axis = _validate_axis(axis)
 
     def __call__(self, x):
