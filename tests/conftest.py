@@ -13,6 +13,23 @@ settings.register_profile("explore", max_examples=1000)
 settings.load_profile("explore" if os.environ.get("REGKIT_HYPOTHESIS") == "explore" else "ci")
 
 
+# Tests that do not depend on the Keras backend (CLI, data loading, reports, statistics, docs)
+# carry `@pytest.mark.one_backend` (or `pytestmark = pytest.mark.one_backend` for a module) and run
+# in the ONE_BACKEND run only; the other backends' runs deselect them.
+ONE_BACKEND = "jax"
+
+
+def pytest_collection_modifyitems(config, items):
+    if keras.backend.backend() == ONE_BACKEND:
+        return
+    kept, deselected = [], []
+    for item in items:
+        (deselected if item.get_closest_marker("one_backend") else kept).append(item)
+    if deselected:
+        config.hook.pytest_deselected(items=deselected)
+        items[:] = kept
+
+
 def pytest_report_header(config):
     return f"keras backend: {keras.backend.backend()} (keras {keras.__version__})"
 
