@@ -1,15 +1,24 @@
 """MinDiff on UCI Adult: overhead against plain training and against TFMR, and the fairness effect.
 
-Setup (issue 3): MLP 64-32-1, batch 128 plus 128 MinDiff examples (64 female and 64 male
+Setup (issues 3 and 20): MLP 64-32-1, batch 128 plus 128 MinDiff examples (64 female and 64 male
 examples with label 0, i.e. false-positive-rate parity), Adam(1e-3), 5 epochs, MMD loss with a
-Gaussian kernel on the predicted probabilities.
+Gaussian kernel on the predicted probabilities, loss_weight 1.5. Two paths, as users take them:
 
-    python benchmarks/min_diff_adult.py [--backends tensorflow jax torch] [--rounds 2]
-        [--loss-weight 1.5] [--epochs 5] [--jit-compile auto|true|false]
+- README path: plain `fit(x, y, batch_size=128)` on NumPy arrays against MinDiff
+  `fit(MinDiffPyDataset(x, y, ..., batch_size=128, min_diff_batch_size=64))`;
+- TFMR-migration path: plain `fit` on a `tf.data` pipeline of shuffled `(x, y)` batches of 128
+  against MinDiff `fit(pack_min_diff_data(that pipeline, sensitive_group_dataset=...,
+  nonsensitive_group_dataset=...))` with shuffled, repeated group datasets batched by 64; and
+  TFMR 0.1.7.1 (tf_keras, TF_USE_LEGACY_KERAS=1) on exactly the same pipelines.
 
-Each (backend, round) runs in a fresh process that times plain `fit` and MinDiff `fit`
-alternately; TFMR (tf_keras, TF_USE_LEGACY_KERAS=1) runs the same way when its stack is
-installed. Rounds interleave the processes; the table reports medians and ratios.
+    python benchmarks/min_diff_adult.py [--backends tensorflow jax torch] [--rounds 3]
+        [--loss-weight 1.5] [--epochs 5] [--jit-compile auto|true|false] [--no-tfmr]
+
+Each (backend, round) runs in a fresh process that times the four fits alternately (plain and
+MinDiff back to back, so each ratio is taken side by side); TFMR runs the same way in its own
+process. Rounds interleave the processes. The table reports medians of the per-round ratios (robust
+to load that drifts on a shared machine) and of the seconds; "vs TFMR" pairs each round's MinDiff
+fit with TFMR's MinDiff fit of the same round. Fit seconds include tracing/compilation.
 """
 
 from __future__ import annotations
@@ -25,6 +34,7 @@ import time
 import numpy as np
 
 BATCH, MD_GROUP_BATCH = 128, 64
+TARGETS = {"arrays_vs_py_dataset": 1.2, "tf_data_vs_packed": 1.3, "vs_tfmr": 0.5}
 
 
 def load():
@@ -35,11 +45,11 @@ def load():
     female_te = test.sensitive["sex"] == "Female"
     negatives = train.y == 0
     return {
-        "x": train.x,
+        "x": train.x.astype("float32"),
         "y": train.y.astype("float32")[:, None],
-        "sensitive_x": train.x[female_tr & negatives],
-        "nonsensitive_x": train.x[~female_tr & negatives],
-        "x_test": test.x,
+        "sensitive_x": train.x[female_tr & negatives].astype("float32"),
+        "nonsensitive_x": train.x[~female_tr & negatives].astype("float32"),
+        "x_test": test.x.astype("float32"),
         "y_test": test.y,
         "female_test": female_te,
     }
@@ -71,17 +81,50 @@ def quality(data, scores):
     return {
         "auc": float(auc(data["y_test"], scores)),
         "fpr_gap": float(abs(fpr_f - fpr_m)),
-        "accuracy": float((pred == (data["y_test"] == 1)).mean()),
     }
+
+
+def tf_pipelines(tf, data, seed):
+    """The TFMR-migration path's pipelines: shuffled original batches, repeated group batches."""
+
+    def group(x):
+        ds = tf.data.Dataset.from_tensor_slices(x).shuffle(len(x), seed=seed)
+        return ds.repeat().batch(MD_GROUP_BATCH, drop_remainder=True)
+
+    original = (
+        tf.data.Dataset.from_tensor_slices((data["x"], data["y"]))
+        .shuffle(len(data["x"]), seed=seed)
+        .batch(BATCH)
+    )
+    return original, group(data["sensitive_x"]), group(data["nonsensitive_x"])
+
+
+def timed_fits(fits, repeats, warmup=None):
+    """Runs `fits` (name -> fn returning (seconds, model)) `repeats` times, alternating order.
+
+    `warmup()` runs first, untimed, so one-time costs of the process (imports, the first
+    compilation of the framework's own functions) do not fall on the first fit.
+    """
+    if warmup is not None:
+        warmup()
+    seconds = {name: [] for name in fits}
+    models = {}
+    names = list(fits)
+    for r in range(repeats):
+        for name in names if r % 2 == 0 else names[::-1]:
+            s, model = fits[name]()
+            seconds[name].append(s)
+            models.setdefault(name, model)
+    return {name: statistics.median(v) for name, v in seconds.items()}, models
 
 
 def worker_keras(args):
     import keras
+    import tensorflow as tf
 
-    from keras_regkit.min_diff import MinDiffModel, MinDiffPyDataset, MMDLoss
+    from keras_regkit.min_diff import MinDiffModel, MinDiffPyDataset, MMDLoss, pack_min_diff_data
 
     data = load()
-    results = {"backend": keras.backend.backend()}
     jit = {"auto": "auto", "true": True, "false": False}[args.jit_compile]
 
     def build(seed):
@@ -95,17 +138,28 @@ def worker_keras(args):
             ]
         )
 
-    def plain():
+    def timed(model, *fit_args, **fit_kwargs):
+        start = time.perf_counter()
+        model.fit(*fit_args, epochs=args.epochs, verbose=0, **fit_kwargs)
+        return time.perf_counter() - start
+
+    def plain_model():
         model = build(args.seed)
         model.compile(keras.optimizers.Adam(1e-3), "binary_crossentropy", jit_compile=jit)
-        start = time.perf_counter()
-        model.fit(data["x"], data["y"], batch_size=BATCH, epochs=args.epochs, verbose=0)
-        return time.perf_counter() - start, model
+        return model
 
-    def min_diff():
+    def min_diff_model():
         original = build(args.seed)
         model = MinDiffModel(original, MMDLoss("gaussian"), loss_weight=args.loss_weight)
         model.compile(keras.optimizers.Adam(1e-3), "binary_crossentropy", jit_compile=jit)
+        return model, original
+
+    def plain_arrays():
+        model = plain_model()
+        return timed(model, data["x"], data["y"], batch_size=BATCH), model
+
+    def min_diff_py_dataset():
+        model, original = min_diff_model()
         dataset = MinDiffPyDataset(
             data["x"],
             data["y"],
@@ -115,14 +169,54 @@ def worker_keras(args):
             min_diff_batch_size=MD_GROUP_BATCH,
             seed=args.seed,
         )
-        start = time.perf_counter()
-        model.fit(dataset, epochs=args.epochs, verbose=0)
-        return time.perf_counter() - start, original
+        return timed(model, dataset), original
 
-    for name, fn in (("plain", plain), ("min_diff", min_diff)):
-        seconds, model = fn()
-        scores = model.predict(data["x_test"], batch_size=4096, verbose=0)[:, 0]
-        results[name] = {"seconds": seconds, **quality(data, scores)}
+    def plain_tf_data():
+        model = plain_model()
+        original_ds, _, _ = tf_pipelines(tf, data, args.seed)
+        return timed(model, original_ds), model
+
+    def min_diff_packed():
+        model, original = min_diff_model()
+        original_ds, sensitive_ds, nonsensitive_ds = tf_pipelines(tf, data, args.seed)
+        dataset = pack_min_diff_data(
+            original_ds,
+            sensitive_group_dataset=sensitive_ds,
+            nonsensitive_group_dataset=nonsensitive_ds,
+        )
+        return timed(model, dataset), original
+
+    fits = {
+        "plain_arrays": plain_arrays,
+        "min_diff_py_dataset": min_diff_py_dataset,
+        "plain_tf_data": plain_tf_data,
+        "min_diff_packed": min_diff_packed,
+    }
+    def warmup():
+        small = {k: v[:1024] for k, v in data.items()}
+        plain_model().fit(small["x"], small["y"], batch_size=BATCH, verbose=0)
+        model, _ = min_diff_model()
+        model.fit(
+            MinDiffPyDataset(
+                small["x"],
+                small["y"],
+                sensitive_x=small["sensitive_x"],
+                nonsensitive_x=small["nonsensitive_x"],
+                batch_size=BATCH,
+                min_diff_batch_size=MD_GROUP_BATCH,
+            ),
+            verbose=0,
+        )
+        original_ds, sensitive_ds, nonsensitive_ds = tf_pipelines(tf, small, args.seed)
+        plain_model().fit(original_ds, verbose=0)
+        model, _ = min_diff_model()
+        model.fit(pack_min_diff_data(original_ds, sensitive_ds, nonsensitive_ds), verbose=0)
+
+    seconds, models = timed_fits(fits, args.repeats, warmup)
+    results = {"backend": keras.backend.backend(), "seconds": seconds}
+    for name in ("plain_arrays", "min_diff_py_dataset", "min_diff_packed"):
+        scores = models[name].predict(data["x_test"], batch_size=4096, verbose=0)[:, 0]
+        results[name] = quality(data, scores)
     return results
 
 
@@ -132,7 +226,6 @@ def worker_tfmr(args):
     from tensorflow_model_remediation import min_diff
 
     data = load()
-    results = {"backend": "tfmr"}
 
     def build(seed):
         tf_keras.utils.set_random_seed(seed)
@@ -144,42 +237,51 @@ def worker_tfmr(args):
             ]
         )
 
-    def plain():
+    def plain_tf_data():
         model = build(args.seed)
         model.compile(tf_keras.optimizers.Adam(1e-3), "binary_crossentropy")
+        original_ds, _, _ = tf_pipelines(tf, data, args.seed)
         start = time.perf_counter()
-        model.fit(data["x"], data["y"], batch_size=BATCH, epochs=args.epochs, verbose=0)
+        model.fit(original_ds, epochs=args.epochs, verbose=0)
         return time.perf_counter() - start, model
 
-    def md():
+    def min_diff_packed():
         original = build(args.seed)
         model = min_diff.keras.MinDiffModel(
             original, min_diff.losses.MMDLoss("gaussian"), loss_weight=args.loss_weight
         )
         model.compile(tf_keras.optimizers.Adam(1e-3), "binary_crossentropy")
-
-        def group(x):
-            ds = tf.data.Dataset.from_tensor_slices(x).shuffle(len(x), seed=args.seed)
-            return ds.repeat().batch(MD_GROUP_BATCH, drop_remainder=True)
-
-        original_ds = (
-            tf.data.Dataset.from_tensor_slices((data["x"], data["y"]))
-            .shuffle(len(data["x"]), seed=args.seed)
-            .batch(BATCH)
-        )
+        original_ds, sensitive_ds, nonsensitive_ds = tf_pipelines(tf, data, args.seed)
         dataset = min_diff.keras.utils.pack_min_diff_data(
             original_ds,
-            sensitive_group_dataset=group(data["sensitive_x"]),
-            nonsensitive_group_dataset=group(data["nonsensitive_x"]),
+            sensitive_group_dataset=sensitive_ds,
+            nonsensitive_group_dataset=nonsensitive_ds,
         )
         start = time.perf_counter()
         model.fit(dataset, epochs=args.epochs, verbose=0)
         return time.perf_counter() - start, original
 
-    for name, fn in (("plain", plain), ("min_diff", md)):
-        seconds, model = fn()
-        scores = model.predict(data["x_test"], batch_size=4096, verbose=0)[:, 0]
-        results[name] = {"seconds": seconds, **quality(data, scores)}
+    def warmup():
+        small = {k: v[:1024] for k, v in data.items()}
+        model = build(args.seed)
+        model.compile(tf_keras.optimizers.Adam(1e-3), "binary_crossentropy")
+        original_ds, sensitive_ds, nonsensitive_ds = tf_pipelines(tf, small, args.seed)
+        model.fit(original_ds, verbose=0)
+        model = min_diff.keras.MinDiffModel(build(args.seed), min_diff.losses.MMDLoss("gaussian"))
+        model.compile(tf_keras.optimizers.Adam(1e-3), "binary_crossentropy")
+        model.fit(
+            min_diff.keras.utils.pack_min_diff_data(original_ds, sensitive_ds, nonsensitive_ds),
+            verbose=0,
+        )
+
+    seconds, models = timed_fits(
+        {"plain_tf_data": plain_tf_data, "min_diff_packed": min_diff_packed},
+        args.repeats,
+        warmup,
+    )
+    results = {"backend": "tfmr", "seconds": seconds}
+    scores = models["min_diff_packed"].predict(data["x_test"], batch_size=4096, verbose=0)[:, 0]
+    results["min_diff_packed"] = quality(data, scores)
     return results
 
 
@@ -210,6 +312,8 @@ def run_worker(kind, args):
         str(args.seed),
         "--jit-compile",
         args.jit_compile,
+        "--repeats",
+        str(args.repeats),
     ]
     proc = subprocess.run(cmd, env=env, capture_output=True, text=True)
     if proc.returncode != 0:
@@ -220,16 +324,20 @@ def run_worker(kind, args):
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--backends", nargs="+", default=["tensorflow", "jax", "torch"])
-    parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument(
+        "--repeats", type=int, default=1, help="alternating repeats of each fit per process"
+    )
     parser.add_argument("--epochs", type=int, default=5)
     parser.add_argument("--loss-weight", type=float, default=1.5)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--no-tfmr", action="store_true")
+    parser.add_argument("--json", help="also write the raw runs to this file")
     parser.add_argument(
         "--jit-compile",
         choices=["auto", "true", "false"],
         default="auto",
-        help="Model.compile's jit_compile for both Keras 3 runs (auto = XLA on tensorflow "
+        help="Model.compile's jit_compile for the Keras 3 runs (auto = XLA on tensorflow "
         "and jax; fit seconds include the compilation)",
     )
     parser.add_argument("--worker", help=argparse.SUPPRESS)
@@ -245,39 +353,70 @@ def main():
         kinds.append("tfmr")
     runs = {kind: [] for kind in kinds}
     for round_index in range(args.rounds):
-        for kind in kinds:
+        for kind in kinds if round_index % 2 == 0 else kinds[::-1]:
             print(f"round {round_index + 1}/{args.rounds}: {kind}", file=sys.stderr, flush=True)
             runs[kind].append(run_worker(kind, args))
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump(runs, f, indent=1)
 
-    def med(kind, part, key):
-        return statistics.median(r[part][key] for r in runs[kind])
+    def med(values):
+        return statistics.median(values)
+
+    def seconds(kind, name):
+        return [r["seconds"][name] for r in runs[kind]]
+
+    def ratio(kind, num, den):
+        return med([a / b for a, b in zip(seconds(kind, num), seconds(kind, den), strict=True)])
 
     print(
         f"\nMinDiff on Adult: MLP 64-32-1, batch {BATCH} + {2 * MD_GROUP_BATCH} MinDiff "
         f"examples, {args.epochs} epochs, MMD(gaussian) loss_weight={args.loss_weight}, "
-        f"jit_compile={args.jit_compile}, median of {args.rounds} rounds\n"
+        f"jit_compile={args.jit_compile}, median of {args.rounds} rounds x {args.repeats} "
+        "repeats\n"
     )
     header = (
-        f"{'backend':<11} {'plain s':>8} {'MinDiff s':>9} {'MD/plain':>8} {'vs TFMR':>8} "
-        f"{'AUC plain':>9} {'AUC MD':>7} {'FPR gap plain':>13} {'FPR gap MD':>10} "
-        f"{'gap cut':>7}"
+        f"{'backend':<11} {'arrays s':>8} {'PyDS s':>7} {'PyDS/arr':>8} | {'tf.data s':>9} "
+        f"{'packed s':>8} {'pack/tfd':>8} {'vs TFMR':>8} | {'AUC plain':>9} {'AUC MD':>7} "
+        f"{'FPR gap plain':>13} {'FPR gap MD':>10}"
     )
     print(header)
     print("-" * len(header))
-    tfmr_md = med("tfmr", "min_diff", "seconds") if "tfmr" in runs else None
+    tfmr = runs.get("tfmr")
     for kind in kinds:
-        plain_s, md_s = med(kind, "plain", "seconds"), med(kind, "min_diff", "seconds")
-        vs = "" if tfmr_md is None or kind == "tfmr" else f"{md_s / tfmr_md:.2f}x"
-        gap_p, gap_m = med(kind, "plain", "fpr_gap"), med(kind, "min_diff", "fpr_gap")
-        cut = 1 - gap_m / gap_p if gap_p > 0 else float("nan")
+        tfd, packed = med(seconds(kind, "plain_tf_data")), med(seconds(kind, "min_diff_packed"))
+        pack_ratio = ratio(kind, "min_diff_packed", "plain_tf_data")
+        if kind == "tfmr":
+            print(
+                f"{kind:<11} {'':>8} {'':>7} {'':>8} | {tfd:>9.2f} {packed:>8.2f} "
+                f"{pack_ratio:>7.2f}x {'':>8} | {'':>9} "
+                f"{med([r['min_diff_packed']['auc'] for r in tfmr]):>7.4f} {'':>13} "
+                f"{med([r['min_diff_packed']['fpr_gap'] for r in tfmr]):>10.4f}"
+            )
+            continue
+        vs = ""
+        if tfmr is not None:
+            ours = seconds(kind, "min_diff_packed")
+            theirs = [r["seconds"]["min_diff_packed"] for r in tfmr]
+            vs = f"{med([a / b for a, b in zip(ours, theirs, strict=True)]):.2f}x"
+        arr, pyds = med(seconds(kind, "plain_arrays")), med(seconds(kind, "min_diff_py_dataset"))
+        quality_of = {
+            f"{name}:{key}": med([r[name][key] for r in runs[kind]])
+            for name in ("plain_arrays", "min_diff_py_dataset")
+            for key in ("auc", "fpr_gap")
+        }
         print(
-            f"{kind:<11} {plain_s:>8.2f} {md_s:>9.2f} {md_s / plain_s:>7.2f}x {vs:>8} "
-            f"{med(kind, 'plain', 'auc'):>9.4f} {med(kind, 'min_diff', 'auc'):>7.4f} "
-            f"{gap_p:>13.4f} {gap_m:>10.4f} {cut:>7.0%}"
+            f"{kind:<11} {arr:>8.2f} {pyds:>7.2f} "
+            f"{ratio(kind, 'min_diff_py_dataset', 'plain_arrays'):>7.2f}x | {tfd:>9.2f} "
+            f"{packed:>8.2f} {pack_ratio:>7.2f}x {vs:>8} | "
+            f"{quality_of['plain_arrays:auc']:>9.4f} {quality_of['min_diff_py_dataset:auc']:>7.4f} "
+            f"{quality_of['plain_arrays:fpr_gap']:>13.4f} "
+            f"{quality_of['min_diff_py_dataset:fpr_gap']:>10.4f}"
         )
     print(
-        "\nTargets: MinDiff/plain <= 1.25x; ours/TFMR <= 0.5x (jax), <= 0.9x (tensorflow); "
-        "FPR gap cut >= 50% with AUC drop <= 0.015."
+        f"\nTargets (issue 20): PyDS/arr <= {TARGETS['arrays_vs_py_dataset']}x, "
+        f"pack/tfd <= {TARGETS['tf_data_vs_packed']}x, vs TFMR <= {TARGETS['vs_tfmr']}x on every "
+        "backend. AUC/FPR gap of the MinDiff column: the MinDiffPyDataset fit."
     )
 
 
