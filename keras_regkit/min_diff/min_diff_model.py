@@ -7,14 +7,11 @@ import copy
 import keras
 from keras import ops
 
+from keras_regkit import _validation
 from keras_regkit import backend as regkit_backend
+from keras_regkit.min_diff import input_utils, transforms
 from keras_regkit.min_diff import losses as losses_module
-from keras_regkit.min_diff import transforms
-from keras_regkit.min_diff.input_utils import (
-    MinDiffPackedInputs,
-    unpack_min_diff_data,
-    unpack_original_inputs,
-)
+from keras_regkit.min_diff.input_utils import MinDiffPackedInputs
 
 
 def _structure_keys(structure):
@@ -95,7 +92,15 @@ class MinDiffModel(keras.Model):
         fuse_forward_passes="auto",
         **kwargs,
     ):
-        super().__init__(**kwargs)
+        if _functional_base(type(self)) is not None:
+            # `class CustomMinDiffModel(MinDiffModel, CustomModel)` where a functional
+            # `CustomModel(inputs, outputs)` exists: Keras rebased CustomModel on
+            # Functional, whose __init__ needs a graph. This wrapper is a subclassed
+            # model: initialise it as one and keep Functional's methods out of its way.
+            _use_model_methods_over_functional(type(self))
+            keras.Model.__init__(self, **kwargs)
+        else:
+            super().__init__(**kwargs)
         if not isinstance(original_model, keras.Model):
             raise ValueError(
                 "Invalid value for argument `original_model`: expected a keras.Model. "
@@ -155,12 +160,27 @@ class MinDiffModel(keras.Model):
 
     def build(self, input_shape=None):
         if not self.original_model.built and input_shape is not None:
-            self.original_model.build(unpack_original_inputs(input_shape))
+            self.original_model.build(self.unpack_original_inputs(input_shape))
         self.built = True
 
+    def unpack_original_inputs(self, inputs):
+        """The original model's inputs in a batch's `x` (TFMR's hook).
+
+        `call`, `compute_loss`, `fit` and `evaluate` read batches through this method
+        and `unpack_min_diff_data`: override both to use a custom batch structure.
+        The default is `min_diff.keras.utils.unpack_original_inputs`.
+        """
+        return input_utils.unpack_original_inputs(inputs)
+
+    def unpack_min_diff_data(self, inputs):
+        """The MinDiff data in a batch's `x`, or None (TFMR's hook; see
+        `unpack_original_inputs`). The default is `min_diff.keras.utils.unpack_min_diff_data`.
+        """
+        return input_utils.unpack_min_diff_data(inputs)
+
     def call(self, inputs, training=None, mask=None):
-        original_inputs = unpack_original_inputs(inputs)
-        min_diff_data = unpack_min_diff_data(inputs)
+        original_inputs = self.unpack_original_inputs(inputs)
+        min_diff_data = self.unpack_min_diff_data(inputs)
         self._fused_min_diff_predictions = None
         if self._fuse and _fusable(original_inputs, min_diff_data):
             # One forward pass over [original; MinDiff] examples: the same per-example
@@ -177,13 +197,14 @@ class MinDiffModel(keras.Model):
             return keras.tree.map_structure(lambda t: t[:n], outputs)
         return self.original_model(original_inputs, training=training)
 
-    def compute_min_diff_loss(self, min_diff_data, training=None):
+    def compute_min_diff_loss(self, min_diff_data, training=None, mask=None):
         """The weighted MinDiff loss(es) of a batch of MinDiff data.
 
         Args:
             min_diff_data: `(x, membership[, sample_weight])`, or a dict of them
                 keyed like `loss`.
             training: passed to the original model's forward pass.
+            mask: unused (TFMR's signature; masking is the original model's).
 
         Returns:
             A scalar, or a dict of scalars for a dict of losses (each already
@@ -245,7 +266,7 @@ class MinDiffModel(keras.Model):
         total = super().compute_loss(
             x=x, y=y, y_pred=y_pred, sample_weight=sample_weight, training=training
         )
-        min_diff_data = unpack_min_diff_data(x)
+        min_diff_data = self.unpack_min_diff_data(x)
         if min_diff_data is None:
             if training:
                 raise ValueError(
@@ -279,7 +300,7 @@ class MinDiffModel(keras.Model):
 
     def fit(self, x=None, y=None, *args, validation_data=None, **kwargs):
         self._validation_has_min_diff_data = validation_data is None or _contains_min_diff_data(
-            validation_data[0] if isinstance(validation_data, tuple) else validation_data
+            self, validation_data[0] if isinstance(validation_data, tuple) else validation_data
         )
         self._logs_min_diff_loss = True
         try:
@@ -291,7 +312,7 @@ class MinDiffModel(keras.Model):
         if kwargs.get("_use_cached_eval_dataset"):
             has_data = self._validation_has_min_diff_data
         else:
-            has_data = _contains_min_diff_data(x)
+            has_data = _contains_min_diff_data(self, x)
         self._logs_min_diff_loss = has_data
         try:
             return super().evaluate(x, *args, **kwargs)
@@ -448,14 +469,19 @@ def _fusable(original_inputs, min_diff_data) -> bool:
     return True
 
 
-def _contains_min_diff_data(x) -> bool:
-    """Whether evaluation data carries MinDiff data (decided before any tracing)."""
-    if isinstance(x, MinDiffPackedInputs):
-        return True
+def _contains_min_diff_data(model, x) -> bool:
+    """Whether evaluation data carries MinDiff data (decided before any tracing),
+    read through the model's `unpack_min_diff_data` hook."""
+
+    def has(sample):
+        try:
+            return model.unpack_min_diff_data(sample) is not None
+        except (KeyError, IndexError, TypeError, AttributeError, ValueError):
+            return False
+
     if isinstance(x, keras.utils.PyDataset):
         first = x[0]
-        first = first[0] if isinstance(first, tuple) else first
-        return isinstance(first, MinDiffPackedInputs)
+        return has(first[0] if isinstance(first, tuple) else first)
     if regkit_backend.is_tf_dataset(x):
         spec = x.element_spec
         first = (
@@ -463,20 +489,47 @@ def _contains_min_diff_data(x) -> bool:
             if isinstance(spec, tuple) and not isinstance(spec, MinDiffPackedInputs)
             else spec
         )
-        return isinstance(first, MinDiffPackedInputs)
-    if x is None or isinstance(x, (dict, list)) or hasattr(x, "shape"):
-        return False
+        return has(first)
+    if x is None or isinstance(x, (dict, list, tuple)) or hasattr(x, "shape"):
+        return has(x)
     return True  # an iterator we cannot peek at: keep the metric
+
+
+def _functional_base(cls):
+    """Keras's Functional class when it is in `cls`'s MRO (through a rebased user class)."""
+    for klass in cls.__mro__:
+        if klass.__name__ == "Functional" and klass.__module__.startswith("keras."):
+            return klass
+    return None
+
+
+def _use_model_methods_over_functional(cls) -> None:
+    """Makes `cls` resolve every attribute Functional (or its base Function) defines
+    to `keras.Model`'s, unless a class before them in the MRO overrides it.
+
+    A MinDiffModel subclass that also inherits from a user's functional model class
+    keeps that class's own methods (e.g. its `train_step`) and loses only the
+    graph-network machinery, which needs a Functional `__init__` it never gets.
+    """
+    if cls.__dict__.get("_regkit_functional_shadowed"):
+        return
+    functional = _functional_base(cls)
+    graph_classes = [k for k in functional.__mro__ if k not in keras.Model.__mro__]
+    skip = {"__doc__", "__module__", "__init__", "__dict__", "__weakref__", "__qualname__"}
+    for name in {n for k in graph_classes for n in vars(k)} - skip:
+        owner = next(k for k in cls.__mro__ if name in vars(k))
+        if owner not in graph_classes:
+            continue  # defined by the user's class or by MinDiffModel
+        model_owner = next((k for k in keras.Model.__mro__ if name in vars(k)), None)
+        if model_owner is not None:
+            setattr(cls, name, vars(model_owner)[name])
+    cls._regkit_functional_shadowed = True
 
 
 def _conform_weights(loss, loss_weight):
     def check(value, where):
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
-            raise ValueError(
-                f"Invalid value for argument `loss_weight`{where}: expected a non-negative "
-                f"float. Received: {value!r}"
-            )
-        return float(value)
+        # NaN and inf are refused (NaN slips through `value < 0`); NumPy scalars pass.
+        return _validation.check_float(f"loss_weight{where}", value, 0.0)
 
     if loss_weight is None:
         loss_weight = 1.0

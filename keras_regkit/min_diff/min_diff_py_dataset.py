@@ -7,6 +7,7 @@ import math
 import keras
 import numpy as np
 
+from keras_regkit import _validation
 from keras_regkit.min_diff.input_utils import MinDiffPackedInputs
 
 
@@ -34,17 +35,73 @@ def _concat(a, b):
     return np.concatenate([a, b], axis=0)
 
 
-def _check_weights(weights, name: str, n: int):
-    if weights is None:
-        return None
-    weights = np.asarray(weights, dtype="float32").reshape(-1)
-    if weights.shape[0] != n:
-        raise ValueError(
-            f"`{name}` must have one weight per example: expected {n}, received {weights.shape[0]}."
+def _check_weights(weights, name: str, n: int, length_of: str):
+    weights = _validation.check_sample_weight(
+        weights, n, name=name, length_of=length_of, allow_all_zero=True
+    )
+    return None if weights is None else weights.astype("float32")
+
+
+def _check_features(name, value, *, finite, like=None, like_name=None):
+    """Each array of `value` (an array, or a dict/list of arrays) checked: numeric, finite
+    unless `finite=False`, one length, and (with `like`) the structure and feature widths of
+    `like`. Returns `value` with NumPy arrays, its structure kept."""
+    if isinstance(value, dict):
+        if like is not None and (not isinstance(like, dict) or set(like) != set(value)):
+            raise _validation.invalid(
+                name, f"the structure of `{like_name}`", received=f"{name} keys {sorted(value)}"
+            )
+        out = {
+            k: _check_features(
+                f"{name}[{k!r}]",
+                v,
+                finite=finite,
+                like=None if like is None else like[k],
+                like_name=f"{like_name}[{k!r}]",
+            )
+            for k, v in value.items()
+        }
+    elif isinstance(value, (list, tuple)):
+        if like is not None and (not isinstance(like, (list, tuple)) or len(like) != len(value)):
+            raise _validation.invalid(
+                name, f"the structure of `{like_name}`", received=f"a sequence of {len(value)}"
+            )
+        out = type(value)(
+            _check_features(
+                f"{name}[{i}]",
+                v,
+                finite=finite,
+                like=None if like is None else like[i],
+                like_name=f"{like_name}[{i}]",
+            )
+            for i, v in enumerate(value)
         )
-    if (weights < 0).any() or not np.isfinite(weights).all():
-        raise ValueError(f"`{name}` must be finite and non-negative.")
-    return weights
+    else:
+        width = None
+        if like is not None and np.ndim(like) >= 2:
+            width = np.shape(like)[-1]
+        out = _validation.check_array(name, value, finite=finite, width=width, width_of=like_name)
+        if out.ndim == 0:
+            raise _validation.invalid(name, "an array with one row per example", value)
+        if like is not None and out.ndim != np.ndim(like):
+            raise _validation.invalid(
+                name, f"an array of rank {np.ndim(like)} (the rank of `{like_name}`)", out
+            )
+    if isinstance(value, (dict, list, tuple)):
+        lengths = {int(np.shape(a)[0]) for a in _leaves(out)}
+        if len(lengths) > 1:
+            raise _validation.invalid(
+                name, "arrays of one length", received=f"lengths {sorted(lengths)}"
+            )
+    return out
+
+
+def _leaves(x):
+    if isinstance(x, dict):
+        return [leaf for v in x.values() for leaf in _leaves(v)]
+    if isinstance(x, (list, tuple)):
+        return [leaf for v in x for leaf in _leaves(v)]
+    return [x]
 
 
 class MinDiffPyDataset(keras.utils.PyDataset):
@@ -74,6 +131,8 @@ class MinDiffPyDataset(keras.utils.PyDataset):
             (so a step holds `batch_size` MinDiff examples).
         shuffle: shuffle the original data each epoch.
         seed: seed of the shuffles and group draws.
+        allow_non_finite: accept NaN and inf in the features (default False: they
+            would turn every weight into NaN, so they raise up front).
         **kwargs: `workers`, `use_multiprocessing`, `max_queue_size` of `PyDataset`.
 
     Example:
@@ -104,32 +163,32 @@ class MinDiffPyDataset(keras.utils.PyDataset):
         min_diff_batch_size: int | None = None,
         shuffle: bool = True,
         seed: int | None = None,
+        allow_non_finite: bool = False,
         **kwargs,
     ):
         super().__init__(**kwargs)
-        if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
-            raise ValueError(
-                "Invalid value for argument `batch_size`: expected a positive int. "
-                f"Received: batch_size={batch_size!r}"
-            )
+        batch_size = _validation.check_int("batch_size", batch_size, 1)
         if min_diff_batch_size is None:
             min_diff_batch_size = max(1, batch_size // 2)
-        if (
-            isinstance(min_diff_batch_size, bool)
-            or not isinstance(min_diff_batch_size, int)
-            or min_diff_batch_size < 1
-        ):
-            raise ValueError(
-                "Invalid value for argument `min_diff_batch_size`: expected a positive int. "
-                f"Received: min_diff_batch_size={min_diff_batch_size!r}"
-            )
+        min_diff_batch_size = _validation.check_int("min_diff_batch_size", min_diff_batch_size, 1)
+        seed = _validation.check_seed(seed)
+        shuffle = _validation.check_bool("shuffle", shuffle)
+        finite = not _validation.check_bool("allow_non_finite", allow_non_finite)
+        x = _check_features("x", x, finite=finite)
+        sensitive_x = _check_features(
+            "sensitive_x", sensitive_x, finite=finite, like=x, like_name="x"
+        )
+        nonsensitive_x = _check_features(
+            "nonsensitive_x", nonsensitive_x, finite=finite, like=x, like_name="x"
+        )
         self.n = _num_rows(x)
-        for name, value in (("y", y), ("sample_weight", sample_weight)):
-            if value is not None and _num_rows(value) != self.n:
-                raise ValueError(
-                    f"`x` and `{name}` must have the same number of rows. "
-                    f"Received: {self.n} and {_num_rows(value)}"
+        if y is not None:
+            y = _check_features("y", y, finite=True)
+            if _num_rows(y) != self.n:
+                raise _validation.invalid(
+                    "y", f"{self.n} rows (the length of `x`)", received=f"{_num_rows(y)} rows"
                 )
+        sample_weight = _check_weights(sample_weight, "sample_weight", self.n, "x")
         self.n_sensitive = _num_rows(sensitive_x)
         self.n_nonsensitive = _num_rows(nonsensitive_x)
         for name, count in (
@@ -137,14 +196,21 @@ class MinDiffPyDataset(keras.utils.PyDataset):
             ("nonsensitive_x", self.n_nonsensitive),
         ):
             if count == 0:
-                raise ValueError(f"`{name}` is empty: MinDiff needs examples of both groups.")
+                raise _validation.invalid(
+                    name,
+                    "at least one example (MinDiff needs examples of both groups)",
+                    received=f"{name} is empty",
+                )
         self.x, self.y, self.sample_weight = x, y, sample_weight
         self.sensitive_x, self.nonsensitive_x = sensitive_x, nonsensitive_x
         self.sensitive_sample_weight = _check_weights(
-            sensitive_sample_weight, "sensitive_sample_weight", self.n_sensitive
+            sensitive_sample_weight, "sensitive_sample_weight", self.n_sensitive, "sensitive_x"
         )
         self.nonsensitive_sample_weight = _check_weights(
-            nonsensitive_sample_weight, "nonsensitive_sample_weight", self.n_nonsensitive
+            nonsensitive_sample_weight,
+            "nonsensitive_sample_weight",
+            self.n_nonsensitive,
+            "nonsensitive_x",
         )
         self.batch_size = batch_size
         self.min_diff_batch_size = min_diff_batch_size

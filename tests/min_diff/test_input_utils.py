@@ -101,19 +101,55 @@ def test_py_dataset_trains_min_diff_model():
 @pytest.mark.parametrize(
     "kwargs,match",
     [
-        ({"batch_size": 0}, "`batch_size`: expected a positive int"),
-        ({"min_diff_batch_size": -1}, "`min_diff_batch_size`: expected a positive int"),
-        ({"sensitive_x": SENSITIVE[:0]}, "`sensitive_x` is empty"),
-        ({"y": Y[:10]}, "`x` and `y` must have the same number of rows"),
-        ({"sensitive_sample_weight": -np.ones(7)}, "must be finite and non-negative"),
-        ({"nonsensitive_sample_weight": np.ones(3)}, "one weight per example"),
+        ({"batch_size": 0}, "`batch_size`: expected an int >= 1"),
+        ({"min_diff_batch_size": -1}, "`min_diff_batch_size`: expected an int >= 1"),
+        ({"seed": -1}, "`seed`: expected an int or None >= 0"),
+        ({"shuffle": "yes"}, "`shuffle`: expected a bool"),
+        ({"sensitive_x": SENSITIVE[:0]}, "`sensitive_x`: expected at least one example"),
+        ({"y": Y[:10]}, r"`y`: expected 50 rows \(the length of `x`\)"),
+        ({"y": np.array(["a"] * 50)}, "`y`: expected a numeric array"),
+        ({"sample_weight": np.ones(3)}, "`sample_weight`: expected 50 rows"),
+        ({"sensitive_sample_weight": -np.ones(7)}, "`sensitive_sample_weight`: expected non-neg"),
+        ({"nonsensitive_sample_weight": np.ones(3)}, "`nonsensitive_sample_weight`: expected 23"),
+        (
+            {"sensitive_x": SENSITIVE[:, :3]},
+            r"`sensitive_x`: expected 4 features \(the width of `x`",
+        ),
+        ({"nonsensitive_x": NONSENSITIVE[:, 0]}, "`nonsensitive_x`: expected an array of rank 2"),
+        ({"x": np.where(X > 2, np.nan, X)}, "`x`: expected finite values"),
+        ({"sensitive_x": SENSITIVE + np.inf}, "`sensitive_x`: expected finite values"),
+        ({"sensitive_x": {"a": SENSITIVE}}, "`sensitive_x`: expected the structure of `x`"),
+        ({"allow_non_finite": 1}, "`allow_non_finite`: expected a bool"),
     ],
 )
+@pytest.mark.one_backend
 def test_py_dataset_errors(kwargs, match):
     arguments = {"x": X, "y": Y, "sensitive_x": SENSITIVE, "nonsensitive_x": NONSENSITIVE}
     arguments.update(kwargs)
     with pytest.raises(ValueError, match=match):
         MinDiffPyDataset(**arguments)
+
+
+@pytest.mark.one_backend
+def test_py_dataset_non_finite_opt_out_and_dict_widths():
+    bad = np.where(X > 2, np.nan, X)
+    data = MinDiffPyDataset(
+        bad, Y, sensitive_x=SENSITIVE, nonsensitive_x=NONSENSITIVE, allow_non_finite=True
+    )
+    assert np.isnan(data.x).sum() == np.isnan(bad).sum()
+    with pytest.raises(ValueError, match=r"`sensitive_x\['b'\]`: expected 1 features"):
+        MinDiffPyDataset(
+            {"a": X, "b": X[:, :1]},
+            Y,
+            sensitive_x={"a": SENSITIVE, "b": SENSITIVE[:, :2]},
+            nonsensitive_x={"a": NONSENSITIVE, "b": NONSENSITIVE[:, :1]},
+        )
+    with pytest.raises(ValueError, match=r"`x`: expected arrays of one length"):
+        MinDiffPyDataset(
+            {"a": X, "b": X[:10]},
+            sensitive_x={"a": SENSITIVE, "b": SENSITIVE},
+            nonsensitive_x={"a": NONSENSITIVE, "b": NONSENSITIVE},
+        )
 
 
 # --- tf.data packers (Keras feeds tf.data to every backend) -----------------------------

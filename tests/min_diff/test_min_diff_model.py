@@ -241,7 +241,11 @@ def test_save_original_model():
         ({"original_model": "model"}, "`original_model`: expected a keras.Model"),
         ({"loss": "mmdd"}, "Unknown MinDiff loss name"),
         ({"loss": {}}, "the dict is empty"),
-        ({"loss_weight": -1.0}, "`loss_weight`: expected a non-negative float"),
+        ({"loss_weight": -1.0}, "`loss_weight`: expected a finite float >= 0"),
+        ({"loss_weight": float("nan")}, "`loss_weight`: expected a finite float >= 0"),
+        ({"loss_weight": np.inf}, "`loss_weight`: expected a finite float >= 0"),
+        ({"loss_weight": True}, "`loss_weight`: expected a finite float >= 0"),
+        ({"loss": {"a": "mmd"}, "loss_weight": {"a": np.nan}}, r"`loss_weight\['a'\]`: expected"),
         ({"loss_weight": {"a": 1.0}}, "`loss_weight` is a dict but `loss` is a single loss"),
         ({"loss": {"a": "mmd"}, "loss_weight": {"b": 1.0}}, "not keys of `loss`"),
         ({"predictions_transform": lambda p: p}, "Lambdas and plain functions are refused"),
@@ -252,6 +256,13 @@ def test_bad_arguments(kwargs, match):
     arguments.update(kwargs)
     with pytest.raises(ValueError, match=match):
         MinDiffModel(**arguments)
+
+
+def test_numpy_scalar_loss_weight():
+    model = MinDiffModel(build_original(), "mmd", loss_weight=np.float32(1.5))
+    assert model.loss_weight == 1.5 and type(model.loss_weight) is float
+    model = MinDiffModel(build_original(), {"a": "mmd"}, loss_weight={"a": np.array(2.0)})
+    assert model.loss_weight == {"a": 2.0}
 
 
 def test_mismatched_min_diff_structure():

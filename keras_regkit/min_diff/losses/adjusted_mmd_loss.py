@@ -41,9 +41,8 @@ class AdjustedMMDLoss(MMDLoss):
         )
 
     def call(self, membership, predictions, normed_weights):
-        kernel_matrix, a, b, pos_mask, neg_mask, pos_mean, neg_mean, pos_neg_mean = (
-            self._group_means(membership, predictions, normed_weights)
-        )
+        m = self._group_means(membership, predictions, normed_weights)
+        kernel_matrix, a, b = m.kernel_matrix, m.a, m.b
         diag = ops.expand_dims(ops.diagonal(kernel_matrix), -1)
 
         def var_of_mean(weights, mask, mean):
@@ -55,7 +54,7 @@ class AdjustedMMDLoss(MMDLoss):
             return divide_no_nan(var * weights_square_mean, n * weights_mean * weights_mean)
 
         var = ops.stop_gradient(
-            var_of_mean(a, pos_mask, pos_mean) + var_of_mean(b, neg_mask, neg_mean)
+            var_of_mean(a, m.pos_mask, m.pos_mean) + var_of_mean(b, m.neg_mask, m.neg_mean)
         )
-        loss = divide_no_nan(pos_mean - 2.0 * pos_neg_mean + neg_mean, var + _EPSILON)
+        loss = divide_no_nan(m.pos_mean - 2.0 * m.pos_neg_mean + m.neg_mean, var + _EPSILON)
         return ops.where(both_groups_present(a, b), loss, ops.zeros_like(loss))

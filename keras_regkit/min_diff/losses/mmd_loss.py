@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import collections
+
 import keras
 from keras import ops
 
@@ -12,6 +14,14 @@ from keras_regkit.min_diff.losses.base_loss import (
     divide_no_nan,
     group_weights,
 )
+
+GroupMeans = collections.namedtuple(
+    "GroupMeans",
+    ["kernel_matrix", "a", "b", "pos_mask", "neg_mask", "pos_mean", "neg_mean", "pos_neg_mean"],
+)
+GroupMeans.__doc__ = """The weighted kernel means of `MMDLoss`: the kernel matrix, each group's
+normalised weights (`a` sensitive, `b` nonsensitive) and masks, and the mean kernel value
+over sensitive pairs, nonsensitive pairs and cross pairs."""
 
 
 @keras.saving.register_keras_serializable(package="keras_regkit")
@@ -53,7 +63,7 @@ class MMDLoss(MinDiffLoss):
         if self.kernel is None:
             raise ValueError("Invalid value for argument `kernel`: expected a kernel, not None.")
 
-    def _group_means(self, membership, predictions, normed_weights):
+    def _group_means(self, membership, predictions, normed_weights) -> GroupMeans:
         kernel_matrix = self.kernel(predictions)
         a, b, pos_mask, neg_mask = group_weights(membership, normed_weights)
         # Each group's weights normalized to sum to 1 first (TFMR divides the weighted
@@ -66,14 +76,12 @@ class MMDLoss(MinDiffLoss):
         pos_mean = ops.sum(a * kernel_a)
         neg_mean = ops.sum(b * kernel_b)
         pos_neg_mean = ops.sum(a * kernel_b)
-        return kernel_matrix, a, b, pos_mask, neg_mask, pos_mean, neg_mean, pos_neg_mean
+        return GroupMeans(kernel_matrix, a, b, pos_mask, neg_mask, pos_mean, neg_mean, pos_neg_mean)
 
     def call(self, membership, predictions, normed_weights):
-        _, a, b, _, _, pos_mean, neg_mean, pos_neg_mean = self._group_means(
-            membership, predictions, normed_weights
-        )
-        loss = pos_mean - 2.0 * pos_neg_mean + neg_mean
-        return ops.where(both_groups_present(a, b), loss, ops.zeros_like(loss))
+        m = self._group_means(membership, predictions, normed_weights)
+        loss = m.pos_mean - 2.0 * m.pos_neg_mean + m.neg_mean
+        return ops.where(both_groups_present(m.a, m.b), loss, ops.zeros_like(loss))
 
     def get_config(self) -> dict:
         config = super().get_config()
