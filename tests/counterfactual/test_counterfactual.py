@@ -69,7 +69,7 @@ def test_subclass_with_custom_train_step():
         calls = 0
 
         def train_step(self, *args, **kwargs):
-            type(self).calls += 1
+            Custom.calls += 1
             return super().train_step(*args, **kwargs)
 
     inputs = keras.Input((4,))
