@@ -142,9 +142,9 @@ class CounterfactualPyDataset(keras.utils.PyDataset):
             allow_all_zero=True,
         )
         if self.counterfactual_sample_weight is not None:
-            self.counterfactual_sample_weight = self.counterfactual_sample_weight.astype(
-                "float32"
-            )[:, None]
+            self.counterfactual_sample_weight = self.counterfactual_sample_weight.astype("float32")[
+                :, None
+            ]
         self.x, self.y, self.sample_weight = x, y, sample_weight
         self.original_x, self.counterfactual_x = reference, counterfactual_x
         self.rng = np.random.default_rng(seed)
