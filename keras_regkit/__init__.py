@@ -9,6 +9,7 @@ configured backend imports.
 from keras_regkit import (
     callbacks,
     constraints,
+    counterfactual,
     datasets,
     fairness,
     layers,
@@ -25,6 +26,7 @@ __all__ = [
     "__version__",
     "callbacks",
     "constraints",
+    "counterfactual",
     "datasets",
     "fairness",
     "layers",
