@@ -32,6 +32,7 @@ from keras_regkit.fairness.metrics import (
     true_positive_rate_ratio,
 )
 from keras_regkit.fairness.report import GroupReport, group_report
+from keras_regkit.fairness.reweighing import reweighing_weights
 from keras_regkit.fairness.scorers import FairnessScorer, make_fairness_scorer
 from keras_regkit.fairness.streaming import (
     DemographicParityDifference,
@@ -77,6 +78,7 @@ __all__ = [
     "false_positive_rate_ratio",
     "group_report",
     "make_fairness_scorer",
+    "reweighing_weights",
     "selection_rate",
     "true_positive_rate",
     "true_positive_rate_difference",
