@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import logging
 import math
-import numbers
 import sys
 import warnings
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 import keras
+
+from keras_regkit._validation import check_bool, check_choice, check_float, check_int, invalid
 
 _MODES = ("auto", "min", "max")
 _STOP_WHEN = ("all", "any")
@@ -164,35 +165,17 @@ class MultiMetricEarlyStopping(keras.callbacks.Callback):
         super().__init__()
         self.monitor = _validate_monitor(monitor)
         names = list(self.monitor)
-        if mode not in _MODES:
-            raise ValueError(
-                f"Invalid value for argument `mode`: expected one of {_MODES}. "
-                f"Received: mode={mode!r}"
-            )
-        self.mode = mode
-        self.patience = _validate_non_negative_int("patience", patience)
+        self.mode = check_choice("mode", mode, _MODES)
+        self.patience = check_int("patience", patience, 0)
         self.min_delta = _validate_per_metric("min_delta", min_delta, names, allow_none=False)
-        if stop_when not in _STOP_WHEN:
-            raise ValueError(
-                f"Invalid value for argument `stop_when`: expected one of {_STOP_WHEN}. "
-                f"Received: stop_when={stop_when!r}"
-            )
-        self.stop_when = stop_when
-        if not isinstance(restore_best_weights, bool):
-            raise ValueError(
-                "Invalid value for argument `restore_best_weights`: expected a bool. "
-                f"Received: restore_best_weights={restore_best_weights!r}"
-            )
-        self.restore_best_weights = restore_best_weights
-        if best_metric is not None and best_metric not in names:
-            raise ValueError(
-                "Invalid value for argument `best_metric`: expected one of the monitored "
-                f"metrics {names} or None. Received: best_metric={best_metric!r}"
-            )
+        self.stop_when = check_choice("stop_when", stop_when, _STOP_WHEN)
+        self.restore_best_weights = check_bool("restore_best_weights", restore_best_weights)
+        if best_metric is not None:
+            check_choice("best_metric", best_metric, names)
         self.best_metric = best_metric
         self.baseline = _validate_per_metric("baseline", baseline, names, allow_none=True)
-        self.start_from_epoch = _validate_non_negative_int("start_from_epoch", start_from_epoch)
-        self.verbose = _validate_non_negative_int("verbose", verbose)
+        self.start_from_epoch = check_int("start_from_epoch", start_from_epoch, 0)
+        self.verbose = check_int("verbose", verbose, 0)
 
         self._names = names
         self._best_name = best_metric if best_metric is not None else names[0]
@@ -211,7 +194,8 @@ class MultiMetricEarlyStopping(keras.callbacks.Callback):
         self._reset()
 
     def _reset(self) -> None:
-        self._directions: dict[str, str] | None = None
+        self._directions: dict[str, str] = {}
+        self._warned_non_finite: set[str] = set()
         self.wait = {name: 0 for name in self._names}
         self.best_values: dict[str, float | None] = {name: None for name in self._names}
         self.best_epochs = {name: 0 for name in self._names}
@@ -222,20 +206,23 @@ class MultiMetricEarlyStopping(keras.callbacks.Callback):
 
     @property
     def directions(self) -> dict[str, str] | None:
-        """Each metric's direction (`"min"` or `"max"`), once known."""
-        return None if self._directions is None else dict(self._directions)
+        """Each metric's direction (`"min"` or `"max"`), once known (None before any epoch)."""
+        return dict(self._directions) if self._directions else None
 
     def on_train_begin(self, logs=None):
         # Allow instances to be re-used across `model.fit()` calls.
         self._reset()
 
     def on_epoch_end(self, epoch, logs=None):
-        if self._directions is None:
-            # Delayed like Keras's EarlyStopping: compiled metrics are built by now.
-            self._directions = {name: self._infer_direction(name) for name in self._names}
-
         current = self._get_monitor_values(logs)
-        if current is None or epoch < self.start_from_epoch:
+        if current is None:
+            return
+        for name in self._names:
+            if name not in self._directions:
+                # Delayed like Keras's EarlyStopping: compiled metrics are built by now,
+                # and a metric is known to exist before its direction is asked for.
+                self._directions[name] = self._infer_direction(name)
+        if epoch < self.start_from_epoch:
             return
         if self.restore_best_weights and self.best_weights is None:
             # If best weights were never set, the current weights are the best.
@@ -245,8 +232,13 @@ class MultiMetricEarlyStopping(keras.callbacks.Callback):
         exhausted = []
         for name in self._names:
             value = current[name]
+            if not math.isfinite(value):
+                self._warn_non_finite(name, value, epoch)
+                if self.best_values[name] is None:
+                    # No finite value yet: wait for one without spending patience.
+                    continue
             self.wait[name] += 1
-            if self._is_improvement(name, value, self.best_values[name]):
+            if math.isfinite(value) and self._is_improvement(name, value, self.best_values[name]):
                 self.best_values[name] = value
                 self.best_epochs[name] = epoch
                 if name == self._best_name:
@@ -296,6 +288,21 @@ class MultiMetricEarlyStopping(keras.callbacks.Callback):
             )
             return None
         return {name: float(logs[name]) for name in self._names}
+
+    def _warn_non_finite(self, name: str, value: float, epoch: int) -> None:
+        if name in self._warned_non_finite:
+            return
+        self._warned_non_finite.add(name)
+        if self.best_values[name] is None:
+            action = "waiting for its first finite value before it can be a best value"
+        else:
+            action = "it does not count as an improvement"
+        warnings.warn(
+            f"{type(self).__name__}: the monitored metric `{name}` is {value} at epoch "
+            f"{epoch + 1}; a non-finite value is never taken as the best, {action}. "
+            "(Warned once per metric and fit.)",
+            stacklevel=3,
+        )
 
     def _is_improvement(self, name: str, value: float, reference: float | None) -> bool:
         if reference is None:
@@ -394,51 +401,34 @@ def _validate_monitor(monitor) -> list[str] | dict[str, str]:
         or not all(isinstance(name, str) and name for name in names)
         or len(set(names)) != len(names)
     ):
-        raise ValueError(
-            "Invalid value for argument `monitor`: expected a non-empty list of distinct "
-            "metric names or a dict mapping metric names to 'min', 'max' or 'auto'. "
-            f"Received: monitor={monitor!r}"
+        raise invalid(
+            "monitor",
+            "a non-empty list of distinct metric names or a dict mapping metric names to "
+            "'min', 'max' or 'auto'",
+            monitor,
         )
     if bad_modes:
-        raise ValueError(
-            "Invalid value for argument `monitor`: every direction must be one of "
-            f"{_MODES}. Received: monitor={monitor!r}"
-        )
+        raise invalid("monitor", f"every direction to be one of {_MODES}", monitor)
     return dict(monitor) if isinstance(monitor, Mapping) else names
-
-
-def _is_number(value) -> bool:
-    return (
-        isinstance(value, numbers.Real)
-        and not isinstance(value, bool)
-        and math.isfinite(float(value))
-    )
-
-
-def _validate_non_negative_int(name: str, value) -> int:
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 0:
-        raise ValueError(
-            f"Invalid value for argument `{name}`: expected a non-negative int. "
-            f"Received: {name}={value!r}"
-        )
-    return int(value)
 
 
 def _validate_per_metric(name: str, value, names: list[str], allow_none: bool):
     """A scalar or a {metric: scalar} dict over monitored metrics."""
-    ok_scalar = (lambda v: _is_number(v) and v >= 0) if name == "min_delta" else _is_number
-    expected = "a non-negative float" if name == "min_delta" else "a float"
-    if allow_none:
-        expected += ", None,"
+    minimum = 0 if name == "min_delta" else None
+    kind = "a finite float >= 0" if name == "min_delta" else "a finite float"
+    expected = (
+        f"{kind}{', None,' if allow_none else ''} or a dict mapping monitored metrics "
+        f"{names} to such values"
+    )
     if value is None and allow_none:
         return None
-    if isinstance(value, Mapping):
-        unknown = [key for key in value if key not in names]
-        if not unknown and all(ok_scalar(v) for v in value.values()):
-            return {key: float(v) for key, v in value.items()}
-    elif ok_scalar(value):
-        return float(value)
-    raise ValueError(
-        f"Invalid value for argument `{name}`: expected {expected} or a dict mapping "
-        f"monitored metrics {names} to such values. Received: {name}={value!r}"
-    )
+    try:
+        if isinstance(value, Mapping):
+            unknown = [key for key in value if key not in names]
+            if not unknown:
+                return {key: check_float(name, v, minimum) for key, v in value.items()}
+        else:
+            return check_float(name, value, minimum)
+    except ValueError:
+        pass
+    raise invalid(name, expected, value)

@@ -364,15 +364,15 @@ def test_bad_mode():
         MultiMetricEarlyStopping(["loss"], mode="up")
 
 
-@pytest.mark.parametrize("patience", [-1, 1.5, None, True])
+@pytest.mark.parametrize("patience", [-1, 1.5, None, True, np.float32(2)])
 def test_bad_patience(patience):
-    with pytest.raises(ValueError, match=r"`patience`: expected a non-negative int. Received"):
+    with pytest.raises(ValueError, match=r"`patience`: expected an int >= 0. Received: patience="):
         MultiMetricEarlyStopping(["loss"], patience=patience)
 
 
 @pytest.mark.parametrize("min_delta", [-0.1, "0.1", {"val_loss": 0.1}, {"loss": -1.0}])
 def test_bad_min_delta(min_delta):
-    with pytest.raises(ValueError, match=r"`min_delta`: expected a non-negative float or a dict"):
+    with pytest.raises(ValueError, match=r"`min_delta`: expected a finite float >= 0 or a dict"):
         MultiMetricEarlyStopping(["loss"], min_delta=min_delta)
 
 
@@ -384,31 +384,75 @@ def test_bad_stop_when():
 
 
 def test_bad_restore_best_weights():
-    with pytest.raises(ValueError, match=r"`restore_best_weights`: expected a bool. Received"):
+    with pytest.raises(ValueError, match=r"`restore_best_weights`: expected a bool. Received: restore_best_weights=1 \(type int\)"):
         MultiMetricEarlyStopping(["loss"], restore_best_weights=1)
 
 
 def test_bad_best_metric():
     with pytest.raises(
-        ValueError, match=r"`best_metric`: expected one of the monitored metrics \['loss'\]"
+        ValueError, match=r"`best_metric`: expected one of \('loss',\). Received: best_metric='val_loss'"
     ):
         MultiMetricEarlyStopping(["loss"], best_metric="val_loss")
 
 
 @pytest.mark.parametrize("baseline", ["1.0", float("nan"), {"val_loss": 1.0}])
 def test_bad_baseline(baseline):
-    with pytest.raises(ValueError, match=r"`baseline`: expected a float, None, or a dict"):
+    with pytest.raises(ValueError, match=r"`baseline`: expected a finite float, None, or a dict"):
         MultiMetricEarlyStopping(["loss"], baseline=baseline)
 
 
 @pytest.mark.parametrize("start_from_epoch", [-1, 2.0])
 def test_bad_start_from_epoch(start_from_epoch):
-    with pytest.raises(ValueError, match=r"`start_from_epoch`: expected a non-negative int"):
+    with pytest.raises(ValueError, match=r"`start_from_epoch`: expected an int >= 0"):
         MultiMetricEarlyStopping(["loss"], start_from_epoch=start_from_epoch)
 
 
+def test_numpy_scalars_are_accepted():
+    callback = MultiMetricEarlyStopping(
+        ["loss"], patience=np.int64(2), min_delta=np.float32(0.5), baseline=np.array(1.0)
+    )
+    assert (callback.patience, callback.min_delta, callback.baseline) == (2, 0.5, 1.0)
+    assert type(callback.patience) is int and type(callback.min_delta) is float
+
+
+def test_nan_is_never_the_best_value_and_says_so():
+    # A parity ratio is NaN while nothing is predicted positive (early epochs):
+    # the first finite value becomes the best and patience only counts from it.
+    nan = float("nan")
+    values = [nan, nan, 0.5, 0.6, 0.55, 0.58]
+    rng = np.random.default_rng(0)
+    model = _tiny_model()
+    weights = [_random_weights(model, rng) for _ in values]
+    callback = MultiMetricEarlyStopping(
+        {"val_ratio": "max"}, patience=2, restore_best_weights=True
+    )
+    with pytest.warns(UserWarning, match=r"`val_ratio` is nan at epoch 1; a non-finite value is "
+                      r"never taken as the best, waiting for its first finite value") as record:
+        epochs = _drive(callback, model, [{"val_ratio": v} for v in values], weights)
+    assert len([w for w in record if "non-finite" in str(w.message)]) == 1
+    assert epochs == 6 and callback.stopped_epoch == 5
+    assert callback.best_values == {"val_ratio": 0.6} and callback.best_epoch == 3
+    for restored, expected in zip(model.get_weights(), weights[3], strict=True):
+        assert np.array_equal(restored, expected)
+
+
+def test_nan_after_a_best_value_is_not_an_improvement():
+    callback = MultiMetricEarlyStopping(["val_loss"], patience=1)
+    with pytest.warns(UserWarning, match="it does not count as an improvement"):
+        epochs = _drive(callback, _tiny_model(), [{"val_loss": v} for v in [1.0, float("inf"), 2.0]])
+    assert epochs == 2 and callback.best_values == {"val_loss": 1.0}
+
+
+def test_missing_metric_is_reported_as_missing_not_as_an_unknown_direction():
+    # `val_score`'s direction cannot be inferred, but the problem is that it is absent.
+    callback = MultiMetricEarlyStopping(["val_score"])
+    with pytest.warns(UserWarning, match=r"`val_score`.*not available.*Available metrics are: loss"):
+        _drive(callback, _tiny_model(), [{"loss": 1.0}])
+    assert callback.directions is None
+
+
 def test_bad_verbose():
-    with pytest.raises(ValueError, match=r"`verbose`: expected a non-negative int"):
+    with pytest.raises(ValueError, match=r"`verbose`: expected an int >= 0"):
         MultiMetricEarlyStopping(["loss"], verbose=-1)
 
 
