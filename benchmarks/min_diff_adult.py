@@ -192,6 +192,7 @@ def worker_keras(args):
         "plain_tf_data": plain_tf_data,
         "min_diff_packed": min_diff_packed,
     }
+
     def warmup():
         small = {k: v[:1024] for k, v in data.items()}
         plain_model().fit(small["x"], small["y"], batch_size=BATCH, verbose=0)

@@ -215,14 +215,14 @@ def build_counterfactual_data(
 
     def remove_terms(element):
         original_x, _, _ = keras.utils.unpack_x_y_sample_weight(element)
-        pattern = "\\b(%s)\\b" % "|".join(sensitive_terms_to_remove)
+        pattern = "\\b({})\\b".format("|".join(sensitive_terms_to_remove))
         counterfactual_x = tf.strings.regex_replace(original_x, pattern, "")
         return original_x, counterfactual_x, tf.ones_like(original_x, tf.float32)
 
     def contains_terms(element):
         original_x, _, _ = keras.utils.unpack_x_y_sample_weight(element)
         # TFMR's pattern, kept as is for identical datasets.
-        pattern = ".*(\\b%s\\b).*" % "|".join(sensitive_terms_to_remove)
+        pattern = ".*(\\b{}\\b).*".format("|".join(sensitive_terms_to_remove))
         return tf.math.reduce_all(tf.strings.regex_full_match(original_x, pattern))
 
     mapped = custom_counterfactual_function or remove_terms

@@ -384,13 +384,18 @@ def test_bad_stop_when():
 
 
 def test_bad_restore_best_weights():
-    with pytest.raises(ValueError, match=r"`restore_best_weights`: expected a bool. Received: restore_best_weights=1 \(type int\)"):
+    with pytest.raises(
+        ValueError,
+        match=r"`restore_best_weights`: expected a bool. "
+        r"Received: restore_best_weights=1 \(type int\)",
+    ):
         MultiMetricEarlyStopping(["loss"], restore_best_weights=1)
 
 
 def test_bad_best_metric():
     with pytest.raises(
-        ValueError, match=r"`best_metric`: expected one of \('loss',\). Received: best_metric='val_loss'"
+        ValueError,
+        match=r"`best_metric`: expected one of \('loss',\). Received: best_metric='val_loss'",
     ):
         MultiMetricEarlyStopping(["loss"], best_metric="val_loss")
 
@@ -423,11 +428,12 @@ def test_nan_is_never_the_best_value_and_says_so():
     rng = np.random.default_rng(0)
     model = _tiny_model()
     weights = [_random_weights(model, rng) for _ in values]
-    callback = MultiMetricEarlyStopping(
-        {"val_ratio": "max"}, patience=2, restore_best_weights=True
-    )
-    with pytest.warns(UserWarning, match=r"`val_ratio` is nan at epoch 1; a non-finite value is "
-                      r"never taken as the best, waiting for its first finite value") as record:
+    callback = MultiMetricEarlyStopping({"val_ratio": "max"}, patience=2, restore_best_weights=True)
+    with pytest.warns(
+        UserWarning,
+        match=r"`val_ratio` is nan at epoch 1; a non-finite value is "
+        r"never taken as the best, waiting for its first finite value",
+    ) as record:
         epochs = _drive(callback, model, [{"val_ratio": v} for v in values], weights)
     assert len([w for w in record if "non-finite" in str(w.message)]) == 1
     assert epochs == 6 and callback.stopped_epoch == 5
@@ -439,14 +445,18 @@ def test_nan_is_never_the_best_value_and_says_so():
 def test_nan_after_a_best_value_is_not_an_improvement():
     callback = MultiMetricEarlyStopping(["val_loss"], patience=1)
     with pytest.warns(UserWarning, match="it does not count as an improvement"):
-        epochs = _drive(callback, _tiny_model(), [{"val_loss": v} for v in [1.0, float("inf"), 2.0]])
+        epochs = _drive(
+            callback, _tiny_model(), [{"val_loss": v} for v in [1.0, float("inf"), 2.0]]
+        )
     assert epochs == 2 and callback.best_values == {"val_loss": 1.0}
 
 
 def test_missing_metric_is_reported_as_missing_not_as_an_unknown_direction():
     # `val_score`'s direction cannot be inferred, but the problem is that it is absent.
     callback = MultiMetricEarlyStopping(["val_score"])
-    with pytest.warns(UserWarning, match=r"`val_score`.*not available.*Available metrics are: loss"):
+    with pytest.warns(
+        UserWarning, match=r"`val_score`.*not available.*Available metrics are: loss"
+    ):
         _drive(callback, _tiny_model(), [{"loss": 1.0}])
     assert callback.directions is None
 

@@ -55,7 +55,7 @@ class CustomModel(keras.Model):
     # Customized train_step
     def train_step(self, *args, **kwargs):
         self.used_custom_train_step = True  # Marker that we can check for.
-        return super(CustomModel, self).train_step(*args, **kwargs)
+        return super(CustomModel, self).train_step(*args, **kwargs)  # noqa: UP008 (TFMR's text)
 
 
 class CustomMinDiffModel(min_diff.keras.MinDiffModel, CustomModel):
@@ -236,7 +236,7 @@ def test_data_preparation_guide(tf):
         sensitive_group_dataset=min_diff_female_ds.repeat(),
         nonsensitive_group_dataset=min_diff_male_ds.repeat(),
     )
-    for inputs, original_labels in train_with_min_diff_ds.take(1):
+    for inputs, _original_labels in train_with_min_diff_ds.take(1):
         min_diff_data = min_diff.keras.utils.unpack_min_diff_data(inputs)
         min_diff_examples, min_diff_membership = min_diff_data
         original_inputs = min_diff.keras.utils.unpack_original_inputs(inputs)
