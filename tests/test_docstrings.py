@@ -10,6 +10,9 @@ import pytest
 
 import keras_regkit
 
+# Backend-independent (NumPy / subprocess / docs): runs in the jax run only, see tests/conftest.py.
+pytestmark = pytest.mark.one_backend
+
 # Modules whose examples have a test of their own (they train models or print floats
 # whose formatting needs the module's own set-up).
 COVERED_ELSEWHERE = (

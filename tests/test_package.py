@@ -7,6 +7,9 @@ import pytest
 import keras_regkit
 from keras_regkit import cli
 
+# Backend-independent (NumPy / subprocess / docs): runs in the jax run only, see tests/conftest.py.
+pytestmark = pytest.mark.one_backend
+
 SUBPACKAGES = (
     "regularizers",
     "constraints",

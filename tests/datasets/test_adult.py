@@ -5,6 +5,9 @@ import pytest
 from keras_regkit import testing
 from keras_regkit.datasets import load_adult
 
+# Backend-independent (NumPy / subprocess / docs): runs in the jax run only, see tests/conftest.py.
+pytestmark = pytest.mark.one_backend
+
 
 @pytest.fixture(scope="module")
 def adult():

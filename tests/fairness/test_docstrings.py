@@ -9,6 +9,9 @@ import pytest
 
 import keras_regkit
 
+# Backend-independent (NumPy / subprocess / docs): runs in the jax run only, see tests/conftest.py.
+pytestmark = pytest.mark.one_backend
+
 MODULES = [
     "keras_regkit.fairness.metrics",
     "keras_regkit.fairness.report",

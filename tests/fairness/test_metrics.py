@@ -9,6 +9,9 @@ import pytest
 
 from keras_regkit import fairness
 
+# Backend-independent (NumPy / subprocess / docs): runs in the jax run only, see tests/conftest.py.
+pytestmark = pytest.mark.one_backend
+
 DISPARITIES = [
     "demographic_parity_difference",
     "demographic_parity_ratio",

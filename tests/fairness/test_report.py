@@ -10,6 +10,9 @@ from sklearn.metrics import confusion_matrix
 
 from keras_regkit import fairness
 
+# Backend-independent (NumPy / subprocess / docs): runs in the jax run only, see tests/conftest.py.
+pytestmark = pytest.mark.one_backend
+
 
 def case(seed=0, n=50):
     rng = np.random.default_rng(seed)

@@ -15,6 +15,9 @@ from sklearn.model_selection import GridSearchCV, KFold
 from keras_regkit.fairness import FairnessScorer, make_fairness_scorer
 from keras_regkit.fairness import scorers as scorers_module
 
+# Backend-independent (NumPy / subprocess / docs): runs in the jax run only, see tests/conftest.py.
+pytestmark = pytest.mark.one_backend
+
 DIFFERENCES = [
     "demographic_parity_difference",
     "equal_opportunity_difference",

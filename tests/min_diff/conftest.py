@@ -1,5 +1,6 @@
 """Runs TensorFlow Model Remediation once per test session, in a subprocess."""
 
+import hashlib
 import os
 import subprocess
 import sys
@@ -84,9 +85,20 @@ def _grouped(flat):
 
 
 @pytest.fixture(scope="session")
-def tfmr_cases():
-    """(cases, TFMR results), each a dict name -> dict field -> array."""
+def tfmr_cases(request):
+    """(cases, TFMR results), each a dict name -> dict field -> array.
+
+    TFMR's results do not depend on the Keras backend under test, so they are computed once (in a
+    TensorFlow subprocess) and kept in pytest's cache, keyed by the cases and the reference script:
+    the other backends' runs and xdist workers reuse them.
+    """
     cases = make_cases()
+    digest = hashlib.sha256(REFERENCE_SCRIPT.read_bytes())
+    for key in sorted(cases):
+        digest.update(key.encode() + np.ascontiguousarray(cases[key]).tobytes())
+    cached = request.config.cache.mkdir("tfmr_reference") / f"{digest.hexdigest()[:20]}.npz"
+    if cached.exists():
+        return _grouped(cases), _grouped(dict(np.load(cached)))
     with tempfile.TemporaryDirectory() as tmp:
         cases_path, out_path = os.path.join(tmp, "cases.npz"), os.path.join(tmp, "out.npz")
         np.savez(cases_path, **cases)
@@ -104,4 +116,7 @@ def tfmr_cases():
             f"tf-keras, tensorboard, tensorflow-hub, setuptools<81):\n{proc.stderr[-3000:]}"
         )
         results = dict(np.load(out_path))
+        partial = cached.with_suffix(f".{os.getpid()}.npz")
+        np.savez(partial, **results)
+        os.replace(partial, cached)  # atomic: a concurrent worker sees all of it or nothing
     return _grouped(cases), _grouped(results)

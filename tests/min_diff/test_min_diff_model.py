@@ -333,6 +333,8 @@ print("RESULT" + json.dumps({"single": single, "multi": multi}))
 """
 
 
+# The subprocess picks its own backend, so this runs once, in the ONE_BACKEND run.
+@pytest.mark.one_backend
 @pytest.mark.parametrize("mode", ["tf", "jax"])
 def test_distributed_training_equals_single_device(mode):
     """MirroredStrategy (2 logical CPUs) / DataParallel (2 JAX host devices): same losses and
