@@ -46,8 +46,27 @@ def is_concrete(x: Any) -> bool:
     if backend == "torch":
         import torch
 
+        if isinstance(x, torch.Tensor) and x.is_meta:  # shape inference: no values
+            return False
         return not (torch.compiler.is_compiling() or torch.jit.is_tracing())
     return True
+
+
+def is_shape_placeholder(x: Any) -> bool:
+    """True for a tensor Keras only infers shapes with: a `KerasTensor` (functional
+    model construction) or, on torch, a meta-device tensor (`compute_output_spec`).
+
+    Unlike a traced tensor of a compiled step, it never carries data.
+    """
+    import keras
+
+    if isinstance(x, keras.KerasTensor):
+        return True
+    if keras.backend.backend() == "torch":
+        import torch
+
+        return isinstance(x, torch.Tensor) and x.is_meta
+    return False
 
 
 def num_replicas_in_sync() -> int:

@@ -19,6 +19,7 @@ from keras_regkit.layers.drop_connect_dense import DropConnectDense
 from keras_regkit.layers.noisy_dense import NoisyDense
 from keras_regkit.layers.stochastic_depth import DropPath, StochasticDepth
 from keras_regkit.layers.tabular_mix_up import TabularMixUp
+from keras_regkit.layers.weight_normalization import WeightNormalization
 
 __all__: list[str] = [
     "augmentation",
@@ -39,4 +40,5 @@ __all__: list[str] = [
     "NoisyDense",
     "StochasticDepth",
     "TabularMixUp",
+    "WeightNormalization",
 ]
