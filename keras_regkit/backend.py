@@ -105,9 +105,10 @@ def all_gather_batch(x: Any) -> Any:
 def input_gradient(fn: Callable[[Any], Any], x: Any) -> Any:
     """Gradient of the scalar `fn(x)` with respect to `x`.
 
-    The one place keras_regkit differentiates with respect to inputs rather than
-    weights (adversarial examples). It works eagerly and inside compiled train
-    steps, including under an outer weight-gradient computation (a
+    The one place keras_regkit differentiates other than through Keras's own train
+    step: with respect to inputs (adversarial examples) or to a copy of the weights'
+    values (SAM's ascent step, `models.SharpnessAwareModel`). It works eagerly and
+    inside compiled train steps, including under an outer weight-gradient computation (a
     `tf.GradientTape`, `jax.value_and_grad`, or torch autograd), and does not
     touch the weights' gradients.
 
