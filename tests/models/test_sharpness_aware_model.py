@@ -185,3 +185,23 @@ def test_bad_model_and_adaptive():
         SharpnessAwareModel(keras.layers.Dense(2))
     with pytest.raises(ValueError, match=r"Invalid value for argument `adaptive`: expected a bool"):
         SharpnessAwareModel(_bn_model(), adaptive="yes")
+
+
+def test_subclassed_model_without_training_argument_matches_numpy():
+    x, y, weights = _problem()
+
+    class Net(keras.Model):
+        def __init__(self):
+            super().__init__()
+            self.net = _tanh_mlp(weights)
+
+        def call(self, inputs):  # no `training` argument
+            return self.net(inputs)
+
+    model = SharpnessAwareModel(Net(), rho=0.1)
+    model.compile(optimizer=keras.optimizers.SGD(0.3), loss="mse")
+    model.fit(x, y, batch_size=len(x), epochs=1, verbose=0, shuffle=False)
+    expected = _numpy_sam_step(x, y, weights, 0.1, 0.3, adaptive=False)
+    testing.assert_allclose(
+        [testing.to_numpy(v) for v in model.model.net.weights], expected, atol=1e-5, rtol=1e-5
+    )
