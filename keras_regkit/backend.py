@@ -46,8 +46,27 @@ def is_concrete(x: Any) -> bool:
     if backend == "torch":
         import torch
 
+        if isinstance(x, torch.Tensor) and x.is_meta:  # shape inference: no values
+            return False
         return not (torch.compiler.is_compiling() or torch.jit.is_tracing())
     return True
+
+
+def is_shape_placeholder(x: Any) -> bool:
+    """True for a tensor Keras only infers shapes with: a `KerasTensor` (functional
+    model construction) or, on torch, a meta-device tensor (`compute_output_spec`).
+
+    Unlike a traced tensor of a compiled step, it never carries data.
+    """
+    import keras
+
+    if isinstance(x, keras.KerasTensor):
+        return True
+    if keras.backend.backend() == "torch":
+        import torch
+
+        return isinstance(x, torch.Tensor) and x.is_meta
+    return False
 
 
 def num_replicas_in_sync() -> int:
@@ -86,9 +105,10 @@ def all_gather_batch(x: Any) -> Any:
 def input_gradient(fn: Callable[[Any], Any], x: Any) -> Any:
     """Gradient of the scalar `fn(x)` with respect to `x`.
 
-    The one place keras_regkit differentiates with respect to inputs rather than
-    weights (adversarial examples). It works eagerly and inside compiled train
-    steps, including under an outer weight-gradient computation (a
+    The one place keras_regkit differentiates other than through Keras's own train
+    step: with respect to inputs (adversarial examples) or to a copy of the weights'
+    values (SAM's ascent step, `models.SharpnessAwareModel`). It works eagerly and
+    inside compiled train steps, including under an outer weight-gradient computation (a
     `tf.GradientTape`, `jax.value_and_grad`, or torch autograd), and does not
     touch the weights' gradients.
 

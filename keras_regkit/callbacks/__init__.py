@@ -3,8 +3,13 @@
 from keras_regkit.callbacks.fairness_metrics_callback import FairnessMetricsCallback
 from keras_regkit.callbacks.multi_metric_early_stopping import MultiMetricEarlyStopping
 from keras_regkit.callbacks.regularization_monitor import RegularizationMonitor
+from keras_regkit.callbacks.stochastic_weight_averaging import (
+    StochasticWeightAveraging,
+    update_batch_norm,
+)
 
 __all__: list[str] = []
 __all__ += ["FairnessMetricsCallback"]
 __all__ += ["MultiMetricEarlyStopping"]
 __all__ += ["RegularizationMonitor"]
+__all__ += ["StochasticWeightAveraging", "update_batch_norm"]

@@ -3,7 +3,12 @@
 from __future__ import annotations
 
 import keras
+import numpy as np
 from keras import ops
+
+from keras_regkit import _validation
+
+_SCHEDULES = ("linear", "constant")
 
 
 @keras.saving.register_keras_serializable(package="keras_regkit")
@@ -111,3 +116,46 @@ class StochasticDepth(keras.layers.Layer):
 
 
 DropPath = StochasticDepth
+
+
+def drop_path_rates(num_blocks: int, max_rate: float, schedule: str = "linear") -> list[float]:
+    """Per-block stochastic-depth rates for a stack of residual blocks.
+
+    `"linear"` is the rule of timm (`torch.linspace(0, drop_path_rate, depth)`,
+    e.g. in its ViT, Swin and ConvNeXt models): the rate grows linearly from 0
+    at the first block to `max_rate` at the last, following the linear decay of
+    survival probability of Huang et al. (ECCV 2016), so early blocks, whose
+    features every later block builds on, are rarely dropped. `"constant"` gives
+    every block `max_rate`.
+
+    Args:
+        num_blocks: int >= 1, the number of residual blocks.
+        max_rate: float in [0, 1), the rate of the last block.
+        schedule: `"linear"` or `"constant"`.
+
+    Returns:
+        A list of `num_blocks` Python floats, the rate of each block in order.
+
+    Example:
+
+    >>> drop_path_rates(5, 0.2)
+    [0.0, 0.05, 0.1, 0.15..., 0.2]
+
+    A residual MLP stack whose blocks use them:
+
+    >>> inputs = keras.Input((16,))
+    >>> x = inputs
+    >>> for i, rate in enumerate(drop_path_rates(4, 0.3)):
+    ...     branch = keras.layers.Dense(16, activation="relu")(x)
+    ...     branch = keras.layers.Dense(16)(branch)
+    ...     x = StochasticDepth(rate, seed=i)([x, branch])
+    >>> model = keras.Model(inputs, x)
+    >>> [round(layer.rate, 6) for layer in model.layers if isinstance(layer, StochasticDepth)]
+    [0.0, 0.1, 0.2, 0.3]
+    """
+    num_blocks = _validation.check_int("num_blocks", num_blocks, minimum=1)
+    max_rate = _validation.check_float("max_rate", max_rate, 0.0, 1.0, max_inclusive=False)
+    schedule = _validation.check_choice("schedule", schedule, _SCHEDULES)
+    if schedule == "constant":
+        return [max_rate] * num_blocks
+    return [float(rate) for rate in np.linspace(0.0, max_rate, num_blocks)]
