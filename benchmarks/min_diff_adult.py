@@ -120,7 +120,10 @@ def timed_fits(fits, repeats, warmup=None):
 
 def worker_keras(args):
     import keras
-    import tensorflow as tf
+
+    tf = None
+    if "tf_data" in args.paths:
+        import tensorflow as tf
 
     from keras_regkit.min_diff import MinDiffModel, MinDiffPyDataset, MMDLoss, pack_min_diff_data
 
@@ -186,12 +189,11 @@ def worker_keras(args):
         )
         return timed(model, dataset), original
 
-    fits = {
-        "plain_arrays": plain_arrays,
-        "min_diff_py_dataset": min_diff_py_dataset,
-        "plain_tf_data": plain_tf_data,
-        "min_diff_packed": min_diff_packed,
-    }
+    fits = {}
+    if "arrays" in args.paths:
+        fits.update(plain_arrays=plain_arrays, min_diff_py_dataset=min_diff_py_dataset)
+    if "tf_data" in args.paths:
+        fits.update(plain_tf_data=plain_tf_data, min_diff_packed=min_diff_packed)
 
     def warmup():
         small = {k: v[:1024] for k, v in data.items()}
@@ -208,6 +210,8 @@ def worker_keras(args):
             ),
             verbose=0,
         )
+        if tf is None:
+            return
         original_ds, sensitive_ds, nonsensitive_ds = tf_pipelines(tf, small, args.seed)
         plain_model().fit(original_ds, verbose=0)
         model, _ = min_diff_model()
@@ -216,6 +220,8 @@ def worker_keras(args):
     seconds, models = timed_fits(fits, args.repeats, warmup)
     results = {"backend": keras.backend.backend(), "seconds": seconds}
     for name in ("plain_arrays", "min_diff_py_dataset", "min_diff_packed"):
+        if name not in models:
+            continue
         scores = models[name].predict(data["x_test"], batch_size=4096, verbose=0)[:, 0]
         results[name] = quality(data, scores)
     return results
@@ -315,6 +321,8 @@ def run_worker(kind, args):
         args.jit_compile,
         "--repeats",
         str(args.repeats),
+        "--paths",
+        *args.paths,
     ]
     proc = subprocess.run(cmd, env=env, capture_output=True, text=True)
     if proc.returncode != 0:
@@ -333,6 +341,13 @@ def main():
     parser.add_argument("--loss-weight", type=float, default=1.5)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--no-tfmr", action="store_true")
+    parser.add_argument(
+        "--paths",
+        nargs="+",
+        choices=["arrays", "tf_data"],
+        default=["arrays", "tf_data"],
+        help="arrays: the README path (needs no TensorFlow); tf_data: the TFMR-migration path",
+    )
     parser.add_argument("--json", help="also write the raw runs to this file")
     parser.add_argument(
         "--jit-compile",
@@ -350,7 +365,7 @@ def main():
         return
 
     kinds = list(args.backends)
-    if not args.no_tfmr and tfmr_available():
+    if not args.no_tfmr and "tf_data" in args.paths and tfmr_available():
         kinds.append("tfmr")
     runs = {kind: [] for kind in kinds}
     for round_index in range(args.rounds):
@@ -384,35 +399,46 @@ def main():
     print(header)
     print("-" * len(header))
     tfmr = runs.get("tfmr")
+
+    def cell(value, width, spec=".2f", suffix=""):
+        return (
+            f"{'-':>{width}}" if value is None else f"{value:>{width - len(suffix)}{spec}}{suffix}"
+        )
+
+    def median_of(kind, name, key=None):
+        values = [r[name] if key is None else r[name][key] for r in runs[kind] if name in r]
+        return med(values) if values else None
+
+    def seconds_of(kind, name):
+        return median_of(kind, "seconds", name) if name in runs[kind][0]["seconds"] else None
+
+    def min_diff_quality(kind, key):
+        # The MinDiffPyDataset fit where it ran, else the pack_min_diff_data fit (TFMR's only one).
+        value = median_of(kind, "min_diff_py_dataset", key)
+        return median_of(kind, "min_diff_packed", key) if value is None else value
+
+    def ratio_of(kind, num, den):
+        have = runs[kind][0]["seconds"]
+        return ratio(kind, num, den) if num in have and den in have else None
+
     for kind in kinds:
-        tfd, packed = med(seconds(kind, "plain_tf_data")), med(seconds(kind, "min_diff_packed"))
-        pack_ratio = ratio(kind, "min_diff_packed", "plain_tf_data")
-        if kind == "tfmr":
-            print(
-                f"{kind:<11} {'':>8} {'':>7} {'':>8} | {tfd:>9.2f} {packed:>8.2f} "
-                f"{pack_ratio:>7.2f}x {'':>8} | {'':>9} "
-                f"{med([r['min_diff_packed']['auc'] for r in tfmr]):>7.4f} {'':>13} "
-                f"{med([r['min_diff_packed']['fpr_gap'] for r in tfmr]):>10.4f}"
-            )
-            continue
-        vs = ""
-        if tfmr is not None:
+        vs = None
+        if tfmr is not None and kind != "tfmr":
             ours = seconds(kind, "min_diff_packed")
             theirs = [r["seconds"]["min_diff_packed"] for r in tfmr]
-            vs = f"{med([a / b for a, b in zip(ours, theirs, strict=True)]):.2f}x"
-        arr, pyds = med(seconds(kind, "plain_arrays")), med(seconds(kind, "min_diff_py_dataset"))
-        quality_of = {
-            f"{name}:{key}": med([r[name][key] for r in runs[kind]])
-            for name in ("plain_arrays", "min_diff_py_dataset")
-            for key in ("auc", "fpr_gap")
-        }
+            vs = med([a / b for a, b in zip(ours, theirs, strict=True)])
         print(
-            f"{kind:<11} {arr:>8.2f} {pyds:>7.2f} "
-            f"{ratio(kind, 'min_diff_py_dataset', 'plain_arrays'):>7.2f}x | {tfd:>9.2f} "
-            f"{packed:>8.2f} {pack_ratio:>7.2f}x {vs:>8} | "
-            f"{quality_of['plain_arrays:auc']:>9.4f} {quality_of['min_diff_py_dataset:auc']:>7.4f} "
-            f"{quality_of['plain_arrays:fpr_gap']:>13.4f} "
-            f"{quality_of['min_diff_py_dataset:fpr_gap']:>10.4f}"
+            f"{kind:<11} {cell(seconds_of(kind, 'plain_arrays'), 8)} "
+            f"{cell(seconds_of(kind, 'min_diff_py_dataset'), 7)} "
+            f"{cell(ratio_of(kind, 'min_diff_py_dataset', 'plain_arrays'), 8, suffix='x')} | "
+            f"{cell(seconds_of(kind, 'plain_tf_data'), 9)} "
+            f"{cell(seconds_of(kind, 'min_diff_packed'), 8)} "
+            f"{cell(ratio_of(kind, 'min_diff_packed', 'plain_tf_data'), 8, suffix='x')} "
+            f"{cell(vs, 8, suffix='x')} | "
+            f"{cell(median_of(kind, 'plain_arrays', 'auc'), 9, '.4f')} "
+            f"{cell(min_diff_quality(kind, 'auc'), 7, '.4f')} "
+            f"{cell(median_of(kind, 'plain_arrays', 'fpr_gap'), 13, '.4f')} "
+            f"{cell(min_diff_quality(kind, 'fpr_gap'), 10, '.4f')}"
         )
     print(
         f"\nTargets (issue 20): PyDS/arr <= {TARGETS['arrays_vs_py_dataset']}x, "
