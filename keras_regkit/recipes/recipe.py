@@ -13,14 +13,30 @@ from keras_regkit.recipes.mix_up_py_dataset import MixUpPyDataset
 from keras_regkit.regularizers.elastic_net import ElasticNet
 
 PROBLEM_TYPES = ("binary", "multiclass", "regression")
+# Also accepted by `Recipe`: generative networks (the regularization guide's third problem type).
+RECIPE_PROBLEM_TYPES = (*PROBLEM_TYPES, "generation")
+# The regularization guide's words, accepted by `recommend` besides PROBLEM_TYPES.
+GUIDE_PROBLEM_TYPES = ("classification", "regression", "generation")
 
-# The thresholds of `recommend`'s rules.
-SMALL_DATA_SAMPLES = 5_000
+# The thresholds of `recommend`'s rules: the guide's boundaries between its size categories.
+SMALL_DATA_SAMPLES = 10_000
+LARGE_DATA_SAMPLES = 1_000_000
 MANY_FEATURES = 100
+HIGH_FEATURES = 10_000
 MANY_FEATURES_PER_SAMPLE = 0.1
 DEEP_NETWORK_LAYERS = 3
 
-_OUTPUT_ACTIVATIONS = {"binary": "sigmoid", "multiclass": "softmax", "regression": None}
+# The guide's categories: data_size "small" (< 10k samples), "medium" (10k-1M), "large" (> 1M);
+# features "low" (< 100), "medium" (100-10k), "high" (> 10k).
+DATA_SIZES = ("small", "medium", "large")
+FEATURE_COUNTS = ("low", "medium", "high")
+
+_OUTPUT_ACTIVATIONS = {
+    "binary": "sigmoid",
+    "multiclass": "softmax",
+    "regression": None,
+    "generation": None,
+}
 
 
 @keras.saving.register_keras_serializable(package="keras_regkit")
@@ -50,8 +66,9 @@ class Recipe:
       (Prechelt, 1998).
 
     Args:
-        problem_type: `"binary"`, `"multiclass"` or `"regression"`; sets the
-            output activation (sigmoid, softmax, linear).
+        problem_type: `"binary"`, `"multiclass"`, `"regression"` or
+            `"generation"`; sets the output activation (sigmoid, softmax,
+            linear, linear).
         weight_decay: non-negative float, the factor of the kernel penalty
             (0 for none).
         l1_ratio: float in [0, 1]: 0 gives `L2(weight_decay)`, more gives
@@ -327,39 +344,64 @@ class Recipe:
 
 def recommend(
     problem_type: str,
-    n_samples: int,
-    n_features: int,
+    n_samples: int | None = None,
+    n_features: int | None = None,
     depth: int = 2,
     seed: int | None = None,
+    *,
+    n_classes: int | None = None,
+    data_size: str | None = None,
+    features: str | None = None,
 ) -> Recipe:
     """Recommends a regularization recipe for a dense network from the shape of the problem.
+
+    It speaks the regularization guide's vocabulary as well as numbers:
+    `problem_type="classification"` (binary, or multiclass when `n_classes > 2`),
+    `"regression"` or `"generation"`, and, in place of `n_samples` /
+    `n_features`, the guide's categories `data_size="small"` (< 10,000
+    samples), `"medium"` (10,000 to 1,000,000) or `"large"` (> 1,000,000) and
+    `features="low"` (< 100), `"medium"` (100 to 10,000) or `"high"`
+    (> 10,000). Numbers are the precise form; the rules' thresholds are the
+    guide's boundaries.
 
     Rules of thumb, each recorded in `Recipe.reasons`:
 
     - Early stopping, always: patience 5 (10 for small data), best weights
       restored.
     - A weight penalty for classification and regression: `L2(1e-4)`
-      (`L2(1e-3)` for small data).
-    - Many features (`n_features >= 100` or `n_features > 0.1 * n_samples`):
-      `ElasticNet(l1_ratio=0.5)` of the same strength instead of `L2`.
-    - Small data (`n_samples < 5000`): strong augmentation, MixUp
+      (`L2(1e-3)` for small data). Generation gets none by default.
+    - Many features (`n_features >= 100` or `n_features > 0.1 * n_samples`;
+      `features="medium"` or `"high"`): `ElasticNet(l1_ratio=0.5)` of the
+      same strength instead of `L2`.
+    - Small data (`n_samples < 10,000`, `data_size="small"`), for
+      classification and regression: strong augmentation, MixUp
       (`alpha=0.4`) and Gaussian input noise (`stddev=0.1`).
-    - Deep networks (`depth >= 3` hidden layers): `Dropout(0.2)` and
-      `BatchNormalization` in every hidden block.
+    - Deep networks (`depth >= 3` hidden layers), and every generative network:
+      `Dropout(0.2)` and `BatchNormalization` in every hidden block.
 
     Small data gets the stronger penalty and patience because its validation
     loss is noisier and it overfits sooner; many features call for the L1
     part of Elastic Net to switch off uninformative ones; dropout and batch
     normalization pay off in networks deep enough to co-adapt and to suffer
-    from shifting activations. These are starting points to tune from, not
-    optima: `keras-regkit compare` measures them against each technique alone.
+    from shifting activations. Generative networks take the guide's advice:
+    dropout and batch normalization, no weight penalty (which pulls samples
+    toward the mean) and no MixUp (which blends the targets they must
+    reproduce). These are starting points to tune from, not optima:
+    `keras-regkit compare` measures them against each technique alone.
 
     Args:
-        problem_type: `"binary"`, `"multiclass"` or `"regression"`.
-        n_samples: positive int, number of training examples.
-        n_features: positive int, number of input features.
+        problem_type: `"binary"`, `"multiclass"`, `"regression"`, or the
+            guide's `"classification"` and `"generation"`.
+        n_samples: positive int, number of training examples (or give
+            `data_size`).
+        n_features: positive int, number of input features (or give
+            `features`).
         depth: positive int, number of hidden layers of the network.
         seed: int or None, base seed of the recipe's random layers and data.
+        n_classes: int >= 2 or None: with `"classification"`, more than 2
+            classes makes the recipe multiclass.
+        data_size: `"small"`, `"medium"` or `"large"`, in place of `n_samples`.
+        features: `"low"`, `"medium"` or `"high"`, in place of `n_features`.
 
     Returns:
         A `Recipe`.
@@ -369,31 +411,52 @@ def recommend(
     >>> recipe = recommend("binary", n_samples=30_000, n_features=104, depth=3, seed=0)
     >>> recipe.techniques
     ('ElasticNet', 'dropout', 'batch norm', 'early stopping')
+    >>> recommend("classification", data_size="small", features="high").techniques
+    ('ElasticNet', 'MixUp', 'input noise', 'early stopping')
     """
-    _check_problem_type(problem_type)
-    _check_int("n_samples", n_samples, minimum=1)
-    _check_int("n_features", n_features, minimum=1)
+    if problem_type not in (*PROBLEM_TYPES, *GUIDE_PROBLEM_TYPES):
+        raise ValueError(
+            "Invalid value for argument `problem_type`: expected one of "
+            f"{tuple(dict.fromkeys((*PROBLEM_TYPES, *GUIDE_PROBLEM_TYPES)))}. "
+            f"Received: problem_type={problem_type!r}"
+        )
+    if n_classes is not None:
+        _check_int("n_classes", n_classes, minimum=2)
+        if problem_type not in ("classification", "multiclass", "binary"):
+            raise ValueError(
+                "Invalid value for argument `n_classes`: only classification problems have "
+                f"classes. Received: n_classes={n_classes!r} with problem_type={problem_type!r}"
+            )
+        if problem_type == "binary" and n_classes != 2:
+            raise ValueError(
+                "Invalid value for argument `n_classes`: a binary problem has 2 classes. "
+                f"Received: n_classes={n_classes!r}"
+            )
+    small, large, size = _data_size(n_samples, data_size)
+    many_features, n_features_text = _feature_count(n_features, features, n_samples)
     _check_int("depth", depth, minimum=1)
     if seed is not None:
         _check_int("seed", seed, minimum=None)
-
-    small = n_samples < SMALL_DATA_SAMPLES
-    many_features = n_features >= MANY_FEATURES or n_features > MANY_FEATURES_PER_SAMPLE * n_samples
+    if problem_type == "classification":
+        problem_type = "multiclass" if n_classes is not None and n_classes > 2 else "binary"
+    generation = problem_type == "generation"
     deep = depth >= DEEP_NETWORK_LAYERS
-    size = f"{n_samples:,} samples"
     reasons = []
 
     patience = 10 if small else 5
     reason = f"early stopping (patience {patience}): always"
     if small:
-        reason += f"; small data ({size} < {SMALL_DATA_SAMPLES:,}) has a noisy validation loss"
+        reason += f"; small data ({size}) has a noisy validation loss"
     reasons.append(reason)
     weight_decay = 1e-3 if small else 1e-4
     l1_ratio = 0.0
-    if many_features:
+    if generation:
+        weight_decay = 0.0
+        reasons.append("no weight penalty: generation (a penalty pulls samples toward the mean)")
+    elif many_features:
         l1_ratio = 0.5
         reasons.append(
-            f"ElasticNet({weight_decay:g}, l1_ratio=0.5): many features ({n_features:,} for "
+            f"ElasticNet({weight_decay:g}, l1_ratio=0.5): many features ({n_features_text} for "
             f"{size}); its L1 part switches uninformative ones off"
         )
     else:
@@ -402,19 +465,23 @@ def recommend(
             + (", stronger for small data" if small else "")
         )
     mixup_alpha, noise = None, 0.0
-    if small:
+    if small and not generation:
         mixup_alpha, noise = 0.4, 0.1
         reasons.append(
-            f"MixUp(alpha=0.4) and input noise (stddev 0.1): small data ({size} < "
-            f"{SMALL_DATA_SAMPLES:,}) needs strong augmentation"
+            f"MixUp(alpha=0.4) and input noise (stddev 0.1): small data ({size}) needs strong "
+            "augmentation"
         )
     dropout, batch_norm = 0.0, False
-    if deep:
+    if deep or generation:
         dropout, batch_norm = 0.2, True
-        reasons.append(
-            f"Dropout(0.2) and BatchNormalization: a deep network ({depth} hidden layers "
-            f">= {DEEP_NETWORK_LAYERS})"
+        why = (
+            f"a deep network ({depth} hidden layers >= {DEEP_NETWORK_LAYERS})"
+            if deep
+            else "generation (the guide's regularizers for generative networks)"
         )
+        reasons.append(f"Dropout(0.2) and BatchNormalization: {why}")
+    if large:
+        reasons.append(f"large data ({size}): the data regularizes too; the penalty stays weak")
     return Recipe(
         problem_type=problem_type,
         weight_decay=weight_decay,
@@ -427,6 +494,62 @@ def recommend(
         seed=seed,
         reasons=tuple(reasons),
     )
+
+
+def _data_size(n_samples: Any, data_size: Any) -> tuple[bool, bool, str]:
+    """(small, large, description) from a sample count or the guide's category."""
+    if (n_samples is None) == (data_size is None):
+        raise ValueError(
+            "Invalid value for argument `n_samples`: give exactly one of `n_samples` (a "
+            f"positive int) and `data_size` (one of {DATA_SIZES}). Received: "
+            f"n_samples={n_samples!r}, data_size={data_size!r}"
+        )
+    if data_size is not None:
+        if data_size not in DATA_SIZES:
+            raise ValueError(
+                f"Invalid value for argument `data_size`: expected one of {DATA_SIZES}. "
+                f"Received: data_size={data_size!r}"
+            )
+        bounds = {
+            "small": f"< {SMALL_DATA_SAMPLES:,} samples",
+            "medium": f"{SMALL_DATA_SAMPLES:,} to {LARGE_DATA_SAMPLES:,} samples",
+            "large": f"> {LARGE_DATA_SAMPLES:,} samples",
+        }
+        return (
+            data_size == "small",
+            data_size == "large",
+            f"data_size={data_size!r}, {bounds[data_size]}",
+        )
+    _check_int("n_samples", n_samples, minimum=1)
+    small, large = n_samples < SMALL_DATA_SAMPLES, n_samples > LARGE_DATA_SAMPLES
+    text = f"{n_samples:,} samples"
+    if small:
+        text += f" < {SMALL_DATA_SAMPLES:,}"
+    elif large:
+        text += f" > {LARGE_DATA_SAMPLES:,}"
+    return small, large, text
+
+
+def _feature_count(n_features: Any, features: Any, n_samples: Any) -> tuple[bool, str]:
+    """(many features, description) from a feature count or the guide's category."""
+    if (n_features is None) == (features is None):
+        raise ValueError(
+            "Invalid value for argument `n_features`: give exactly one of `n_features` (a "
+            f"positive int) and `features` (one of {FEATURE_COUNTS}). Received: "
+            f"n_features={n_features!r}, features={features!r}"
+        )
+    if features is not None:
+        if features not in FEATURE_COUNTS:
+            raise ValueError(
+                f"Invalid value for argument `features`: expected one of {FEATURE_COUNTS}. "
+                f"Received: features={features!r}"
+            )
+        return features != "low", f"features={features!r}"
+    _check_int("n_features", n_features, minimum=1)
+    many = n_features >= MANY_FEATURES
+    if n_samples is not None:  # the per-sample rule needs both numbers
+        many = many or n_features > MANY_FEATURES_PER_SAMPLE * n_samples
+    return many, f"{n_features:,}"
 
 
 def _set(recipe: Recipe, name: str, value: Any) -> None:
@@ -442,9 +565,9 @@ def _not_number(value: Any) -> bool:
 
 
 def _check_problem_type(problem_type: Any) -> None:
-    if problem_type not in PROBLEM_TYPES:
+    if problem_type not in RECIPE_PROBLEM_TYPES:
         raise ValueError(
-            f"Invalid value for argument `problem_type`: expected one of {PROBLEM_TYPES}. "
+            f"Invalid value for argument `problem_type`: expected one of {RECIPE_PROBLEM_TYPES}. "
             f"Received: problem_type={problem_type!r}"
         )
 

@@ -1,4 +1,5 @@
 import dataclasses
+import re
 
 import keras
 import numpy as np
@@ -71,7 +72,8 @@ def test_elastic_net_for_many_features(n_samples, n_features, many):
         assert type(regularizer) is keras.regularizers.L2
 
 
-@pytest.mark.parametrize("n_samples, small", [(4_999, True), (5_000, False)])
+# The guide's boundary: small data is < 10,000 samples.
+@pytest.mark.parametrize("n_samples, small", [(9_999, True), (10_000, False)])
 def test_strong_augmentation_for_small_data(n_samples, small):
     recipe = recommend("binary", n_samples=n_samples, n_features=10)
     layers = recipe.input_layers()
@@ -209,6 +211,98 @@ def test_replace_and_no_penalty():
 def test_multiclass_output_needs_units():
     with pytest.raises(ValueError, match="Invalid value for argument `units`: a multiclass"):
         Recipe("multiclass").output_layer()
+
+
+# -- the regularization guide's vocabulary -------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "n_samples, data_size",
+    [(9_999, "small"), (10_000, "medium"), (1_000_000, "medium"), (1_000_001, "large")],
+)
+@pytest.mark.parametrize(
+    "n_features, features", [(99, "low"), (100, "medium"), (10_000, "medium"), (10_001, "high")]
+)
+def test_guide_categories_equal_the_numbers_at_their_boundaries(
+    n_samples, data_size, n_features, features
+):
+    # Numbers at each category's edges give the category's recipe (here n_features < 100 is
+    # always <= 0.1 * n_samples, so the per-sample feature rule, which needs both numbers, is off).
+    by_number = recommend("binary", n_samples=n_samples, n_features=n_features)
+    by_word = recommend("classification", data_size=data_size, features=features)
+    fields = ("weight_decay", "l1_ratio", "mixup_alpha", "input_noise_stddev")
+    assert {f: getattr(by_word, f) for f in fields} == {f: getattr(by_number, f) for f in fields}
+    assert by_word.early_stopping_patience == by_number.early_stopping_patience
+    assert by_word.problem_type == "binary"
+    assert recipes.recipe.SMALL_DATA_SAMPLES == 10_000
+    assert recipes.recipe.LARGE_DATA_SAMPLES == 1_000_000
+
+
+def test_the_issue_example_runs():
+    recipe = recommend("classification", n_samples=5000, n_features=20000)
+    assert recipe.problem_type == "binary"
+    assert recipe.techniques == ("ElasticNet", "MixUp", "input noise", "early stopping")
+    assert any("20,000 for 5,000 samples" in reason for reason in recipe.reasons)
+
+
+@pytest.mark.parametrize(
+    "n_classes, expected", [(None, "binary"), (2, "binary"), (5, "multiclass")]
+)
+def test_classification_is_binary_or_multiclass(n_classes, expected):
+    recipe = recommend("classification", data_size="medium", features="low", n_classes=n_classes)
+    assert recipe.problem_type == expected
+    assert recipe.output_layer(n_classes or 1).activation.__name__ == (
+        "softmax" if expected == "multiclass" else "sigmoid"
+    )
+
+
+@pytest.mark.parametrize("data_size", ["small", "large"])
+def test_generation_gets_dropout_and_batch_norm_and_no_penalty(data_size):
+    recipe = recommend("generation", data_size=data_size, features="low", depth=2)
+    assert recipe.weight_decay == 0 and recipe.kernel_regularizer() is None
+    assert recipe.dropout_rate == 0.2 and recipe.batch_norm
+    assert recipe.mixup_alpha is None and recipe.input_noise_stddev == 0
+    assert recipe.techniques == ("dropout", "batch norm", "early stopping")
+    assert any("no weight penalty: generation" in reason for reason in recipe.reasons)
+    model = recipe.build_model((4,), hidden_units=(8, 8))
+    assert model.layers[-1].activation.__name__ == "linear"
+    assert Recipe.from_config(recipe.get_config()) == recipe
+
+
+def test_large_data_is_recorded():
+    recipe = recommend("regression", data_size="large", features="low")
+    assert recipe.techniques == ("L2", "early stopping")
+    assert any(reason.startswith("large data") for reason in recipe.reasons)
+
+
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        (
+            {"n_samples": None, "data_size": "huge"},
+            "argument `data_size`: expected one of ('small', 'medium', ",
+        ),
+        (
+            {"n_features": None, "features": "many"},
+            "argument `features`: expected one of ('low', 'medium', 'high')",
+        ),
+        ({"n_samples": None}, "argument `n_samples`: give exactly one of `n_samples`"),
+        ({"data_size": "small"}, "argument `n_samples`: give exactly one of"),
+        ({"n_features": None}, "argument `n_features`: give exactly one of `n_features`"),
+        ({"features": "low"}, "argument `n_features`: give exactly one of"),
+        ({"n_classes": 1}, "argument `n_classes`: expected an int >= 2"),
+        ({"n_classes": 3}, "argument `n_classes`: a binary problem has 2 classes"),
+        (
+            {"problem_type": "regression", "n_classes": 3},
+            "argument `n_classes`: only classification problems have classes",
+        ),
+    ],
+)
+def test_recommend_validates_guide_arguments(kwargs, message):
+    arguments = {"problem_type": "binary", "n_samples": 100, "n_features": 5}
+    arguments.update(kwargs)
+    with pytest.raises(ValueError, match=re.escape(f"Invalid value for {message}")):
+        recommend(**arguments)
 
 
 # -- argument validation, one test per argument --------------------------------------------
