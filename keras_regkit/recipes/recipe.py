@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 import math
+import os
 from collections.abc import Sequence
 from typing import Any
 
@@ -17,6 +19,8 @@ PROBLEM_TYPES = ("binary", "multiclass", "regression")
 RECIPE_PROBLEM_TYPES = (*PROBLEM_TYPES, "generation")
 # The regularization guide's words, accepted by `recommend` besides PROBLEM_TYPES.
 GUIDE_PROBLEM_TYPES = ("classification", "regression", "generation")
+
+RECIPE_FORMAT = "keras_regkit.Recipe/1"  # the `format` field of a recipe file
 
 # The thresholds of `recommend`'s rules: the guide's boundaries between its size categories.
 SMALL_DATA_SAMPLES = 10_000
@@ -340,6 +344,64 @@ class Recipe:
     @classmethod
     def from_config(cls, config: dict[str, Any]) -> Recipe:
         return cls(**config)
+
+    # -- files ------------------------------------------------------------------------------
+
+    def save(self, path: str | os.PathLike, evidence: dict[str, Any] | None = None) -> None:
+        """Writes the recipe to a JSON file (`recipe.json`), with optional `evidence`.
+
+        `evidence` is any JSON-serializable record of why this recipe was chosen (for
+        `keras-regkit compare`: the measured figures); `Recipe.load` ignores it.
+        """
+        document = {"format": RECIPE_FORMAT, "recipe": self.get_config()}
+        if evidence is not None:
+            document["evidence"] = evidence
+        path = os.fspath(path)
+        partial = f"{path}.partial"
+        with open(partial, "w") as file:
+            json.dump(document, file, indent=2, allow_nan=False)
+            file.write("\n")
+        os.replace(partial, path)  # a reader never sees half a file
+
+    @classmethod
+    def load(cls, path: str | os.PathLike) -> Recipe:
+        """Reads a recipe written by `save` (e.g. the `recipe.json` of `keras-regkit compare`).
+
+        Raises:
+            ValueError: naming the file and the field, when the file is not valid JSON,
+                is not a recipe, or holds an unknown or invalid field.
+        """
+        path = os.fspath(path)
+        with open(path) as file:
+            try:
+                document = json.load(file)
+            except json.JSONDecodeError as error:
+                raise ValueError(
+                    f"Invalid recipe file {path!r}: not valid JSON ({error})."
+                ) from None
+        if not isinstance(document, dict) or document.get("format") != RECIPE_FORMAT:
+            found = document.get("format") if isinstance(document, dict) else type(document)
+            raise ValueError(
+                f"Invalid recipe file {path!r}: field `format`: expected {RECIPE_FORMAT!r}. "
+                f"Received: {found!r}"
+            )
+        config = document.get("recipe")
+        if not isinstance(config, dict):
+            raise ValueError(
+                f"Invalid recipe file {path!r}: field `recipe`: expected an object of recipe "
+                f"fields. Received: {config!r}"
+            )
+        known = {field.name for field in dataclasses.fields(cls)}
+        unknown = sorted(set(config) - known)
+        if unknown:
+            raise ValueError(
+                f"Invalid recipe file {path!r}: field `recipe.{unknown[0]}` is not a recipe field "
+                f"(expected some of {sorted(known)})."
+            )
+        try:
+            return cls.from_config(config)
+        except (TypeError, ValueError) as error:
+            raise ValueError(f"Invalid recipe file {path!r}: field `recipe`: {error}") from None
 
 
 def recommend(

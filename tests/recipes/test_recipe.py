@@ -1,4 +1,5 @@
 import dataclasses
+import json
 import re
 
 import keras
@@ -359,3 +360,49 @@ def test_recipe_validates_fields(kwargs, message):
 def test_builders_validate_arguments(call, message):
     with pytest.raises(ValueError, match=f"Invalid value for argument {message}"):
         call(Recipe("binary"))
+
+
+# -- recipe files --------------------------------------------------------------------------
+
+
+def test_save_and_load_round_trip(tmp_path):
+    recipe = recommend("classification", data_size="small", features="high", depth=3, seed=4)
+    path = tmp_path / "recipe.json"
+    recipe.save(path, evidence={"technique": "l2", "val_loss": [0.3, 0.01]})
+    assert Recipe.load(path) == recipe
+    document = json.loads(path.read_text())
+    assert document["format"] == "keras_regkit.Recipe/1"
+    assert document["evidence"]["technique"] == "l2"
+    assert not (tmp_path / "recipe.json.partial").exists()
+    # The loaded recipe builds the same model, layer for layer.
+    a = Recipe.load(path).build_model((6,), hidden_units=(4, 4, 4))
+    b = recipe.build_model((6,), hidden_units=(4, 4, 4))
+    assert _layer_types(a) == _layer_types(b)
+
+
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        ("{not json", "not valid JSON"),
+        ('{"recipe": {}}', "field `format`: expected 'keras_regkit.Recipe/1'. Received: None"),
+        ("[1, 2]", "field `format`: expected"),
+        ('{"format": "keras_regkit.Recipe/1"}', "field `recipe`: expected an object"),
+        (
+            '{"format": "keras_regkit.Recipe/1", "recipe": {"problem_type": "binary", "l3": 1}}',
+            "field `recipe.l3` is not a recipe field",
+        ),
+        (
+            '{"format": "keras_regkit.Recipe/1", "recipe": {"problem_type": "binary", '
+            '"dropout_rate": 2.0}}',
+            "field `recipe`: Invalid value for argument `dropout_rate`",
+        ),
+        ('{"format": "keras_regkit.Recipe/1", "recipe": {}}', "field `recipe`: .*problem_type"),
+    ],
+)
+def test_malformed_recipe_file_names_the_file_and_the_field(tmp_path, text, message):
+    path = tmp_path / "recipe.json"
+    path.write_text(text)
+    with pytest.raises(
+        ValueError, match=f"Invalid recipe file '{re.escape(str(path))}': {message}"
+    ):
+        Recipe.load(path)
