@@ -350,3 +350,36 @@ def serve_saved_model(path: str, inputs: Any) -> Any:
     tensors = tf.nest.map_structure(tf.convert_to_tensor, inputs)
     outputs = loaded.serve(tensors)
     return tf.nest.map_structure(lambda t: t.numpy(), outputs)
+
+
+def random_bits(shape: tuple, seed: Any) -> Any:
+    """Uniformly random 32-bit words, as an int32 tensor of the given shape.
+
+    One word costs the generator what one float32 uniform does, but it holds 32
+    random bits, which a caller can split into several narrower uniform integers
+    (e.g. two 16-bit fields for two Bernoulli masks). `keras.random.randint` cannot
+    draw the full int32 range on every backend, and on JAX it draws twice the bits
+    to remove the bias of a range that is not a power of 2.
+
+    Args:
+        shape: the shape of the output.
+        seed: a `keras.random.SeedGenerator` (advanced once, like any `keras.random`
+            draw).
+    """
+    import keras
+
+    backend = keras.backend.backend()
+    if backend == "jax":
+        import jax
+        import jax.numpy as jnp
+
+        words = jax.random.bits(jnp.asarray(seed.next(), jnp.uint32), tuple(shape), jnp.uint32)
+        return jax.lax.bitcast_convert_type(words, jnp.int32)
+    if backend == "tensorflow":
+        import tensorflow as tf
+
+        state = tf.cast(seed.next(), tf.int64)
+        return tf.random.stateless_uniform(
+            shape, seed=state, minval=None, maxval=None, dtype=tf.int32
+        )
+    return keras.random.randint(shape, -(2**31), 2**31, dtype="int32", seed=seed)

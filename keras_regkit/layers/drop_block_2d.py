@@ -131,30 +131,19 @@ class DropBlock2D(keras.layers.Layer):
             gamma = self.rate / (bh * bw) * (h * w) / ((h - bh + 1) * (w - bw + 1))
 
         # Sample block *corners* on the (H - bh + 1) x (W - bw + 1) grid where a
-        # whole block fits, then dilate each corner into a bh x bw block with a
-        # stride-1 max-pool over a map padded by (block - 1) on every side.
+        # whole block fits, then count, for every unit, the corners of the blocks
+        # covering it: a bh x bw box sum, separable and computed with two cumulative
+        # sums and differences. (A stride-1 max-pool does the same dilation, but on
+        # PyTorch's CPU kernels it costs more than the rest of the step.)
         corner_shape = list(shape)
         corner_shape[h_axis] = height - bh + 1
         corner_shape[w_axis] = width - bw + 1
         noise = keras.random.uniform(tuple(corner_shape), seed=self.seed_generator)
-        corners = ops.cast(noise < gamma, "float32")
-        pad = [[0, 0]] * 4
-        pad[h_axis] = [bh - 1, bh - 1]
-        pad[w_axis] = [bw - 1, bw - 1]
-        corners = ops.pad(corners, pad)
-        # The bh x bw max-pool is separable: a (bh, 1) then a (1, bw) window, which
-        # costs bh + bw comparisons per unit instead of bh * bw.
-        dropped = corners
-        for window in ((bh, 1), (1, bw)):
-            if window != (1, 1):
-                dropped = ops.max_pool(
-                    dropped,
-                    pool_size=window,
-                    strides=1,
-                    padding="valid",
-                    data_format=self.data_format,
-                )
-        keep = 1.0 - dropped
+        counts = ops.cast(noise < gamma, "float32")
+        for axis, size in ((h_axis, bh), (w_axis, bw)):
+            if size > 1:
+                counts = _box_sum(counts, axis, size)
+        keep = ops.cast(ops.equal(counts, 0.0), "float32")
         total = ops.cast(ops.size(keep), "float32")
         kept = ops.sum(keep)
         scale = ops.where(kept > 0, total / ops.maximum(kept, 1.0), 0.0)
@@ -188,3 +177,17 @@ def _validate_block_size(block_size) -> tuple[int, int]:
             f"2 positive ints. Received: block_size={block_size!r}"
         )
     return tuple(values)
+
+
+def _box_sum(x, axis, size):
+    """Sums of `size` consecutive entries along `axis`, zero-padded by `size - 1` on each
+    side: the output is `size - 1` longer than `x` along `axis` (a "full" convolution
+    with a box of ones). Exact for the small integer counts it is used on."""
+    pad = [[0, 0]] * len(x.shape)
+    pad[axis] = [size, size - 1]
+    totals = ops.cumsum(ops.pad(x, pad), axis=axis)
+    head = [slice(None)] * len(x.shape)
+    tail = list(head)
+    head[axis] = slice(size, None)
+    tail[axis] = slice(None, -size)
+    return totals[tuple(head)] - totals[tuple(tail)]

@@ -5,6 +5,14 @@ from __future__ import annotations
 import keras
 from keras import ops
 
+from keras_regkit import backend
+
+# Masks are drawn as 16-bit uniform integers, two from each random 32-bit word: the
+# generator's cost per mask entry is halved against one float32 uniform each.
+_FIELD_BITS = 16
+_FIELD_VALUES = 2**_FIELD_BITS
+_FIELDS_PER_WORD = 32 // _FIELD_BITS
+
 
 @keras.saving.register_keras_serializable(package="keras_regkit")
 class DropConnectDense(keras.layers.Dense):
@@ -16,6 +24,12 @@ class DropConnectDense(keras.layers.Dense):
     the expected output equals the `Dense` output and inference needs no
     rescaling. At inference the layer is exactly `keras.layers.Dense`: same
     weights, same arithmetic, same output.
+
+    The keep probability is `1 - rate` rounded to a multiple of `2**-16` (exact
+    for rates such as 0.5 or 0.25, within `2**-17` otherwise), and kept weights are
+    scaled by the inverse of that probability, so the expected weight is exactly
+    the weight. The masks are drawn as 16-bit uniform integers, two per random
+    32-bit word, which halves the random bits drawn per step.
 
     Reference: L. Wan, M. Zeiler, S. Zhang, Y. LeCun and R. Fergus,
     "Regularization of neural networks using DropConnect", ICML 2013.
@@ -124,15 +138,15 @@ class DropConnectDense(keras.layers.Dense):
         bias = None if self.bias is None else ops.convert_to_tensor(self.bias)
         input_dim = kernel.shape[0]
         rows = input_dim + (bias is not None)
-        # One uniform draw covers the kernel and the bias: row `input_dim` is the bias mask.
+        # One draw covers the kernel and the bias: row `input_dim` is the bias mask.
         if self.per_sample:
             batch_size = ops.shape(inputs)[0]
-            noise = keras.random.uniform((batch_size, rows, self.units), seed=self.seed_generator)
-            kernel_noise, bias_noise = noise[:, :input_dim], noise[:, input_dim:]
+            keep = _keep_mask((batch_size, rows, self.units), self.rate, self.seed_generator)
+            kernel_keep, bias_keep = keep[:, :input_dim], keep[:, input_dim:]
         else:
-            noise = keras.random.uniform((rows, self.units), seed=self.seed_generator)
-            kernel_noise, bias_noise = noise[:input_dim], noise[input_dim:]
-        kernel = self._drop(kernel, kernel_noise)
+            keep = _keep_mask((rows, self.units), self.rate, self.seed_generator)
+            kernel_keep, bias_keep = keep[:input_dim], keep[input_dim:]
+        kernel = self._drop(kernel, kernel_keep)
         if self.per_sample:
             # (batch, ..., input_dim) -> (batch, positions, input_dim): a batched matmul
             # with one (input_dim, units) kernel per example.
@@ -141,7 +155,7 @@ class DropConnectDense(keras.layers.Dense):
         else:
             outputs = ops.matmul(inputs, kernel)
         if bias is not None:
-            bias = self._drop(bias, bias_noise)  # (1, units), or (batch, 1, units)
+            bias = self._drop(bias, bias_keep)  # (1, units), or (batch, 1, units)
             if self.per_sample:
                 # One bias row per example, broadcast over any middle axes.
                 bias = ops.reshape(
@@ -152,12 +166,35 @@ class DropConnectDense(keras.layers.Dense):
             outputs = self.activation(outputs)
         return outputs
 
-    def _drop(self, weights, noise):
-        keep = 1.0 - self.rate
-        scaled = weights / ops.cast(keep, weights.dtype)
-        return ops.where(noise < keep, scaled, ops.zeros_like(scaled))
+    def _drop(self, weights, keep):
+        scale = ops.cast(_FIELD_VALUES / _keep_threshold(self.rate), weights.dtype)
+        return ops.where(keep, weights * scale, ops.zeros_like(weights))
 
     def get_config(self):
         config = super().get_config()
         config.update({"rate": self.rate, "per_sample": self.per_sample, "seed": self.seed})
         return config
+
+
+def _keep_threshold(rate: float) -> int:
+    """A 16-bit field is kept when below this: `round((1 - rate) * 2**16)`, at least 1."""
+    return max(1, min(_FIELD_VALUES, round((1.0 - rate) * _FIELD_VALUES)))
+
+
+def _keep_mask(shape: tuple, rate: float, seed) -> object:
+    """A boolean mask of `shape`, True with probability `_keep_threshold(rate) / 2**16`.
+
+    That probability is `1 - rate` rounded to a multiple of 2**-16 (it is exact for
+    rates such as 0.5 or 0.25); the layer scales kept weights by its inverse, so the
+    expected weight is exactly the weight. The last axis is split across the fields
+    of each 32-bit word, the other axes are not touched.
+    """
+    *outer, last = shape
+    words = -(-last // _FIELDS_PER_WORD)  # ceil
+    bits = backend.random_bits((*outer, words), seed)
+    fields = [
+        ops.bitwise_and(ops.right_shift(bits, _FIELD_BITS * i), _FIELD_VALUES - 1)
+        for i in range(_FIELDS_PER_WORD)
+    ]
+    fields = ops.concatenate(fields, axis=-1)[..., :last]
+    return ops.less(fields, _keep_threshold(rate))

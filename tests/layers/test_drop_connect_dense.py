@@ -95,7 +95,54 @@ def test_mask_drops_rate_and_rescales_kept_weights():
     masked = testing.to_numpy(layer_no_bias(np.eye(50, dtype="float32"), training=True))
     kept = masked != 0
     assert abs(1 - kept.mean() - rate) < 0.03  # 2000 weights: sd 0.01
-    testing.assert_allclose(masked[kept], kernel[kept] / (1 - rate), rtol=1e-6)
+    # The keep probability is 1 - rate rounded to a multiple of 2**-16 and kept weights
+    # are scaled by its inverse: within 2**-16 / (1 - rate) of 1 / (1 - rate).
+    testing.assert_allclose(masked[kept], kernel[kept] / (1 - rate), rtol=2**-16 / (1 - rate))
+
+
+@pytest.mark.parametrize("rate", [0.1, 0.3, 0.5, 0.9])
+def test_mask_keep_rate_within_binomial_bound_and_fields_independent(rate):
+    # Each 32-bit word holds the masks of two weights (columns j and j + units / 2):
+    # both must be Bernoulli(1 - rate), and independent of each other.
+    units, inputs, calls = 64, 127, 4
+    layer = DropConnectDense(units, rate=rate, use_bias=False, seed=7)
+    layer.build((None, inputs))
+    layer.kernel.assign(np.ones((inputs, units), "float32"))
+    eye = np.eye(inputs, dtype="float32")
+    kept = np.concatenate([testing.to_numpy(layer(eye, training=True)) != 0 for _ in range(calls)])
+    keep = 1 - rate
+    for observed, p in (
+        (kept, keep),
+        (kept[:, : units // 2] & kept[:, units // 2 :], keep**2),
+        (kept[:, : units // 2] & ~kept[:, units // 2 :], keep * rate),
+    ):
+        n = observed.size
+        assert abs(observed.mean() - p) < 5 * np.sqrt(p * (1 - p) / n), (observed.mean(), p)
+
+
+def test_kept_weights_preserve_the_expectation():
+    # E[mask * scale] = 1 exactly: the mean masked weight over many draws is the weight.
+    rate, units, inputs, calls = 0.3, 64, 64, 8
+    layer = DropConnectDense(units, rate=rate, use_bias=False, seed=8)
+    layer.build((None, inputs))
+    layer.kernel.assign(np.ones((inputs, units), "float32"))
+    eye = np.eye(inputs, dtype="float32")
+    draws = np.stack([testing.to_numpy(layer(eye, training=True)) for _ in range(calls)])
+    n = draws.size
+    standard_error = np.sqrt(rate / (1 - rate) / n)  # sd of (mask / keep) is sqrt(rate / keep)
+    assert abs(draws.mean() - 1.0) < 5 * standard_error
+
+
+@pytest.mark.parametrize("rate", [0.0, 1e-6])
+def test_rate_zero_and_negligible_rates_are_exactly_dense(rate):
+    # rate 0 skips the mask; a rate below 2**-17 rounds to keeping every weight, scale 1.
+    layer = DropConnectDense(5, rate=rate, seed=9)
+    layer.build((None, 4))
+    layer.bias.assign(np.arange(5, dtype="float32"))
+    dense = _dense_twin(layer, 4)
+    np.testing.assert_array_equal(
+        testing.to_numpy(layer(X, training=True)), testing.to_numpy(dense(X))
+    )
 
 
 def _moments_reference(x, kernel, bias, rate):
