@@ -10,10 +10,10 @@ the plain model trains on `fit(x, y, batch_size=128)` from the same initial weig
         [--loss-weight 5] [--epochs 3]
 
 Each backend runs in a fresh process that, per seed, times the plain fit and the CLP fit back to
-back, alternating which goes first (a side-by-side ratio). On the test split it reports the counterfactual flip rate (decision
-at 0.5 changes when only sex is swapped), the mean absolute counterfactual score gap and the ROC
-AUC, for the plain model ("before") and the CLP model ("after"). Means over seeds with 95%
-Student-t intervals. Fit seconds include tracing/compilation.
+back, alternating which goes first (a side-by-side ratio). On the test split it reports the
+counterfactual flip rate (the decision at 0.5 changes when only sex is swapped), the mean absolute
+counterfactual score gap and the ROC AUC, for the plain model ("before") and the CLP model
+("after"). Means over seeds with 95% Student-t intervals. Fit seconds include tracing/compilation.
 """
 
 from __future__ import annotations
