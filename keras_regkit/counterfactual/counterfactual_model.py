@@ -266,7 +266,11 @@ class CounterfactualModel(keras.Model):
 
     def fit(self, x=None, y=None, *args, validation_data=None, **kwargs):
         self._validation_has_counterfactual_data = validation_data is None or _contains_data(
-            validation_data[0] if isinstance(validation_data, tuple) else validation_data
+            self,
+            validation_data[0]
+            if isinstance(validation_data, tuple)
+            and not isinstance(validation_data, input_utils.CounterfactualPackedInputs)
+            else validation_data,
         )
         self._logs_counterfactual_loss = True
         return super().fit(x, y, *args, validation_data=validation_data, **kwargs)
@@ -275,7 +279,7 @@ class CounterfactualModel(keras.Model):
         if kwargs.get("_use_cached_eval_dataset"):
             has_data = self._validation_has_counterfactual_data
         else:
-            has_data = _contains_data(x)
+            has_data = _contains_data(self, x)
         self._logs_counterfactual_loss = has_data
         try:
             return super().evaluate(x, *args, **kwargs)
@@ -330,19 +334,26 @@ def _concatenable(original_inputs, original_x, counterfactual_x) -> bool:
     return True
 
 
-def _contains_data(x) -> bool:
-    """Whether evaluation data carries counterfactual data (decided before any tracing)."""
+def _contains_data(model, x) -> bool:
+    """Whether evaluation data carries counterfactual data (decided before any tracing),
+    read through the model's `unpack_counterfactual_data` hook."""
+
+    def has(sample):
+        try:
+            return model.unpack_counterfactual_data(sample) is not None
+        except (KeyError, IndexError, TypeError, AttributeError, ValueError):
+            return False
+
     packed = input_utils.CounterfactualPackedInputs
-    if isinstance(x, packed):
-        return True
     if isinstance(x, keras.utils.PyDataset):
         first = x[0]
-        first = first[0] if isinstance(first, tuple) else first
-        return isinstance(first, packed)
+        return has(
+            first[0] if isinstance(first, tuple) and not isinstance(first, packed) else first
+        )
     if regkit_backend.is_tf_dataset(x):
         spec = x.element_spec
         first = spec[0] if isinstance(spec, tuple) and not isinstance(spec, packed) else spec
-        return isinstance(first, packed)
-    if x is None or isinstance(x, (dict, list)) or hasattr(x, "shape"):
-        return False
+        return has(first)
+    if x is None or isinstance(x, (dict, list, tuple)) or hasattr(x, "shape"):
+        return has(x)
     return True  # an iterator we cannot peek at: keep the metric

@@ -15,6 +15,10 @@ AI", 2020):
   next to the label in `y_true` (see `encode_groups`).
 """
 
+from keras_regkit.fairness.counterfactual_metrics import (
+    counterfactual_flip_rate,
+    mean_counterfactual_score_gap,
+)
 from keras_regkit.fairness.metrics import (
     demographic_parity_difference,
     demographic_parity_ratio,
@@ -35,6 +39,7 @@ from keras_regkit.fairness.report import GroupReport, group_report
 from keras_regkit.fairness.reweighing import reweighing_weights
 from keras_regkit.fairness.scorers import FairnessScorer, make_fairness_scorer
 from keras_regkit.fairness.streaming import (
+    CounterfactualFlipRate,
     DemographicParityDifference,
     DemographicParityRatio,
     EqualizedOddsDifference,
@@ -42,6 +47,7 @@ from keras_regkit.fairness.streaming import (
     EqualOpportunityDifference,
     EqualOpportunityRatio,
     FalsePositiveRateDifference,
+    MeanCounterfactualScoreGap,
 )
 
 
@@ -56,6 +62,10 @@ def __getattr__(name):
 
 
 __all__ = [
+    "CounterfactualFlipRate",
+    "MeanCounterfactualScoreGap",
+    "counterfactual_flip_rate",
+    "mean_counterfactual_score_gap",
     "DemographicParityDifference",
     "DemographicParityRatio",
     "EqualOpportunityDifference",

@@ -1,5 +1,9 @@
 """Streaming (stateful) fairness metrics for `model.compile(metrics=...)`."""
 
+from keras_regkit.fairness.streaming.counterfactual_flip_rate import (
+    CounterfactualFlipRate,
+    MeanCounterfactualScoreGap,
+)
 from keras_regkit.fairness.streaming.demographic_parity_difference import (
     DemographicParityDifference,
 )
@@ -15,6 +19,8 @@ from keras_regkit.fairness.streaming.false_positive_rate_difference import (
 )
 
 __all__ = [
+    "CounterfactualFlipRate",
+    "MeanCounterfactualScoreGap",
     "DemographicParityDifference",
     "DemographicParityRatio",
     "EqualOpportunityDifference",
