@@ -73,6 +73,8 @@ def test_compare_csv_writes_outputs_and_is_deterministic(csv_path, tmp_path, cap
         "8",
         "--seed",
         "3",
+        "--repeats",
+        "1",
     ]
     assert _run([*argv, "--out", str(tmp_path / "a")]) == 0
     captured = capsys.readouterr()
@@ -105,7 +107,7 @@ def test_compare_csv_writes_outputs_and_is_deterministic(csv_path, tmp_path, cap
 def test_compare_bundled_adult(tmp_path, capsys):
     out = tmp_path / "adult"
     argv = ["compare", "--techniques", "none", "--epochs", "1", "--max-train-rows", "256"]
-    argv += ["--batch-size", "32"]
+    argv += ["--batch-size", "32", "--repeats", "1"]
     assert _run([*argv, "--out", str(out)]) == 0
     err = capsys.readouterr().err
     assert "Loading the bundled UCI Adult data" in err
@@ -135,6 +137,7 @@ def test_compare_bundled_adult(tmp_path, capsys):
         (["--sensitive", "age"], "the bundled Adult data has the sensitive columns"),
         (["--techniques", "none", "lasso"], "unknown technique(s) lasso"),
         (["--epochs", "0"], "argument --epochs: expected a positive int, received '0'"),
+        (["--repeats", "0"], "argument --repeats: expected a positive int, received '0'"),
         (["--min-diff-weights", "-1"], "expected a positive number, received '-1'"),
     ],
 )

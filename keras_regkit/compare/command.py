@@ -8,15 +8,25 @@ import shlex
 import sys
 import time
 
-from keras_regkit.compare.engine import DEFAULT_BATCH_SIZE, DEFAULT_EPOCHS, DEFAULT_HIDDEN_UNITS
+from keras_regkit.compare.engine import (
+    DEFAULT_BATCH_SIZE,
+    DEFAULT_EPOCHS,
+    DEFAULT_HIDDEN_UNITS,
+    DEFAULT_REPEATS,
+)
 from keras_regkit.compare.techniques import DEFAULT_MIN_DIFF_WEIGHTS, DEFAULT_TECHNIQUES, TECHNIQUES
 
 DESCRIPTION = """\
-Train the same MLP once per regularization technique and compare them: train vs
-validation loss (the overfitting gap), test AUC and accuracy, fairness gaps on a
-sensitive attribute (demographic parity, equal opportunity, false positive rate),
-weight sparsity and fit time. Writes report.md, results.csv and PNG plots (learning
-curves, fairness-accuracy frontier over the MinDiff loss weights) to --out.
+Train the same MLP --repeats times per regularization technique and compare them:
+train vs validation loss (the overfitting gap), test AUC and accuracy, fairness gaps
+on a sensitive attribute (demographic parity, equal opportunity, false positive
+rate), weight sparsity and fit time, each as the mean over the repeats with its 95%
+confidence interval, and each technique's paired difference from no regularization.
+Repeat r uses seed --seed + r for the initial weights, the data order, the random
+layers and the train/validation split, so the runs of one repeat are paired across
+techniques. Writes report.md, results.csv (one row per run), summary.csv and PNG
+plots (learning curves, fairness-accuracy frontier over the MinDiff loss weights)
+to --out.
 
 Without --data it uses the bundled UCI Adult data (income > 50K, sensitive
 attribute sex). A CSV file needs --target (a binary column); numeric columns are
@@ -131,7 +141,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         + " ".join(map(str, DEFAULT_HIDDEN_UNITS))
         + ")",
     )
-    runs.add_argument("--seed", metavar="S", type=_int, default=0, help="default: %(default)s")
+    runs.add_argument(
+        "--repeats",
+        metavar="N",
+        type=_positive_int,
+        default=DEFAULT_REPEATS,
+        help="train every technique N times, with seeds --seed, --seed + 1, ... "
+        "(default: %(default)s; 1 is a single-seed run)",
+    )
+    runs.add_argument(
+        "--seed", metavar="S", type=_int, default=0, help="the seed of repeat 0 (default: 0)"
+    )
     parser.add_argument(
         "--out",
         metavar="DIR",
@@ -186,23 +206,34 @@ def run(args: argparse.Namespace, argv: list[str] | None = None) -> int:
         progress = engine.ConsoleProgress()
         if args.data is None:
             progress.message("Loading the bundled UCI Adult data ...")
-            task = data_module.load_adult_task(
-                sensitive=args.sensitive or "sex",
-                sensitive_group=args.sensitive_group,
-                seed=args.seed,
-            )
         else:
             progress.message(f"Loading {args.data} ...")
-            task = data_module.load_csv_task(
-                args.data,
-                target=args.target,
-                sensitive=args.sensitive,
-                sensitive_group=args.sensitive_group,
-                positive=args.positive,
-                seed=args.seed,
-            )
-        if args.max_train_rows is not None:
-            task = task.limit_train_rows(args.max_train_rows, seed=args.seed)
+
+        def load(seed: int) -> data_module.TabularTask:
+            if args.data is None:
+                task = data_module.load_adult_task(
+                    sensitive=args.sensitive or "sex",
+                    sensitive_group=args.sensitive_group,
+                    seed=seed,
+                )
+            else:
+                task = data_module.load_csv_task(
+                    args.data,
+                    target=args.target,
+                    sensitive=args.sensitive,
+                    sensitive_group=args.sensitive_group,
+                    positive=args.positive,
+                    seed=seed,
+                )
+            if args.max_train_rows is not None:
+                task = task.limit_train_rows(args.max_train_rows, seed=seed)
+            return task
+
+        task = load(args.seed)  # the data errors come now, before any training
+
+        def task_for_seed(seed: int) -> data_module.TabularTask:
+            return task if seed == args.seed else load(seed)
+
         _check_writable(args.out)  # before training, not after minutes of it
     except (_UsageError, data_module.DataError) as error:
         print(f"keras-regkit compare: error: {error}", file=sys.stderr)
@@ -214,19 +245,21 @@ def run(args: argparse.Namespace, argv: list[str] | None = None) -> int:
         groups = f"; sensitive `{task.sensitive}`: {task.sensitive_group} vs {task.reference_group}"
     progress.message(
         f"{task.n_features} features; train/val/test rows {sizes}{groups}. Running "
-        f"{len(techniques)} technique(s) for up to {args.epochs} epochs each."
+        f"{len(techniques)} technique(s) {args.repeats} time(s) each (seeds {args.seed}.."
+        f"{args.seed + args.repeats - 1}) for up to {args.epochs} epochs."
     )
     for note in task.notes:
         progress.message(f"note: {note}")
     start = time.perf_counter()
     comparison = engine.compare(
-        task,
+        task_for_seed,
         techniques,
         epochs=args.epochs,
         batch_size=args.batch_size,
         hidden_units=tuple(args.hidden_units),
         min_diff_weights=tuple(args.min_diff_weights),
         seed=args.seed,
+        repeats=args.repeats,
         progress=progress,
     )
     command = shlex.join(["keras-regkit", "compare", *(argv or [])])

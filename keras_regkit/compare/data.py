@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import functools
 from collections import Counter
 from pathlib import Path
 
@@ -135,14 +136,12 @@ def load_adult_task(
     and 20% validation rows; Adult's test file is the test split. The label is
     income > 50K. `sensitive` is `"sex"` or `"race"` (see `group_rule`).
     """
-    from keras_regkit.datasets import load_adult
-
     if sensitive not in ("sex", "race"):
         raise DataError(
             f"the bundled Adult data has the sensitive columns 'sex' and 'race'; received "
             f"--sensitive {sensitive!r}. Pass --data CSV for other data."
         )
-    train, test = load_adult()
+    train, test = _load_adult()
     rng = np.random.default_rng(seed)
     val = np.zeros(len(train.y), dtype=bool)
     val[_stratified_take(train.y, ADULT_VALIDATION_FRACTION, rng)] = True
@@ -168,6 +167,14 @@ def load_adult_task(
         sensitive_group=group_name,
         reference_group=reference,
     )
+
+
+@functools.lru_cache(maxsize=1)
+def _load_adult():
+    # One parse per process: every repeat re-splits the same rows (the arrays are only read).
+    from keras_regkit.datasets import load_adult
+
+    return load_adult()
 
 
 def load_csv_task(

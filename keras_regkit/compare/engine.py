@@ -7,13 +7,14 @@ import math
 import platform
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, TextIO
 
 import keras
 import numpy as np
 
 from keras_regkit import fairness, recipes
+from keras_regkit._validation import check_int
 from keras_regkit.compare import techniques as techniques_module
 from keras_regkit.compare.data import TabularTask
 from keras_regkit.compare.techniques import (
@@ -30,6 +31,7 @@ DEFAULT_EPOCHS = 20
 DEFAULT_BATCH_SIZE = 256
 DEFAULT_HIDDEN_UNITS = (128, 64, 32)
 DEFAULT_LEARNING_RATE = 1e-3
+DEFAULT_REPEATS = 5
 # The validation loss without penalties (a compiled metric), which early stopping monitors.
 VAL_METRIC = "val_binary_crossentropy"
 
@@ -48,6 +50,8 @@ class RunResult:
     technique: str
     label: str
     min_diff_weight: float | None
+    repeat: int
+    seed: int
     epochs: int
     train_loss: float
     val_loss: float
@@ -61,11 +65,25 @@ class RunResult:
     seconds: float
     history: dict[str, list[float]] = dataclasses.field(repr=False)
 
+    @property
+    def key(self) -> tuple[str, float | None, int]:
+        """What identifies the run in a comparison: technique, MinDiff weight and repeat."""
+        return self.technique, self.min_diff_weight, self.repeat
+
     def row(self) -> dict[str, Any]:
         """The result as a flat dict (the columns of results.csv)."""
         row = dataclasses.asdict(self)
         del row["history"]
         return row
+
+    def to_dict(self) -> dict[str, Any]:
+        """Everything, history included (a JSON-ready dict; `from_dict` reads it back)."""
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any]) -> RunResult:
+        names = {field.name for field in dataclasses.fields(cls)}
+        return cls(**{k: v for k, v in values.items() if k in names})
 
 
 @dataclasses.dataclass
@@ -84,6 +102,9 @@ class Comparison:
     backend: str
     total_seconds: float
     notes: list[str]
+    repeats: int = 1
+    planned: int = 0  # runs planned; more than len(runs) when interrupted
+    interrupted: bool = False
 
     def environment(self) -> str:
         return (
@@ -143,7 +164,7 @@ class _EpochCallback(keras.callbacks.Callback):
 
 
 def compare(
-    task: TabularTask,
+    task: TabularTask | Callable[[int], TabularTask],
     techniques: Sequence[str] = DEFAULT_TECHNIQUES,
     *,
     epochs: int = DEFAULT_EPOCHS,
@@ -152,98 +173,118 @@ def compare(
     learning_rate: float = DEFAULT_LEARNING_RATE,
     min_diff_weights: Sequence[float] = DEFAULT_MIN_DIFF_WEIGHTS,
     seed: int = 0,
+    repeats: int = DEFAULT_REPEATS,
     progress: ConsoleProgress | None = None,
+    completed: Sequence[RunResult] = (),
+    on_run: Callable[[RunResult], None] | None = None,
 ) -> Comparison:
-    """Trains the same MLP once per technique and measures every run.
+    """Trains the same MLP once per technique and repeat, and measures every run.
 
     The base model is an MLP (`hidden_units`, ReLU, sigmoid output) trained
-    with Adam and binary cross-entropy for `epochs` epochs. Every run starts
-    from the same initial weights, and the whole comparison is deterministic
-    for a given `seed` and backend. `"min_diff"` runs once per weight in
-    `min_diff_weights`; it needs the task's sensitive groups.
+    with Adam and binary cross-entropy for `epochs` epochs. Repeat `r` of
+    every technique uses the seed `seed + r` for the initial weights, the data
+    order and the random layers (and, when `task` is a function of the seed,
+    the data split), so the runs of one repeat are paired across techniques:
+    within a repeat every technique starts from the same initial weights. The
+    whole comparison is deterministic for a given `seed` and backend, and
+    `repeats=1` is the single-seed comparison. `"min_diff"` runs once per
+    weight in `min_diff_weights`; it needs the task's sensitive groups.
+
+    Ctrl-C (KeyboardInterrupt) stops after the runs that finished: the
+    returned comparison has `interrupted=True`.
 
     Args:
-        task: a `TabularTask` (`load_adult_task()` or `load_csv_task(...)`).
+        task: a `TabularTask` (`load_adult_task()` or `load_csv_task(...)`),
+            or a function `seed -> TabularTask`, called once per repeat, whose
+            split then varies with the repeat.
         techniques: names from `TECHNIQUES`, run in this order.
         epochs: maximum epochs per run.
         batch_size: examples per training batch.
         hidden_units: widths of the hidden layers.
         learning_rate: Adam's learning rate.
         min_diff_weights: the MinDiff loss weights to run.
-        seed: seed of the initial weights, the data order and the random layers.
+        seed: the seed of repeat 0.
+        repeats: how many times each technique is trained, with seeds
+            `seed, seed + 1, ...`.
         progress: a `ConsoleProgress`, or None for silence.
+        completed: runs already done (from an earlier, interrupted
+            comparison); they are kept and not trained again.
+        on_run: called with every new `RunResult` as soon as it is measured
+            (the command line appends it to the output folder).
 
     Returns:
         A `Comparison`; `keras_regkit.compare.write_report` turns it into
-        report.md, results.csv and plots.
+        report.md, results.csv, summary.csv and plots.
 
     Example:
 
     ```python
     from keras_regkit.compare import compare, format_table, load_adult_task
 
-    task = load_adult_task(seed=0)
-    result = compare(task, ["none", "dropout", "min_diff"], epochs=5)
+    result = compare(load_adult_task, ["none", "dropout", "min_diff"], epochs=5, repeats=3)
     print(format_table(result))
     ```
     """
     _validate(techniques, epochs, batch_size, hidden_units, learning_rate, min_diff_weights, seed)
+    repeats = check_int("repeats", repeats, 1)
     hidden_units = tuple(hidden_units)
-    notes = list(task.notes)
-    plan: list[tuple[str, float | None]] = []
+    task_for_seed = task if callable(task) else (lambda _seed: task)
+    tasks = {seed: task_for_seed(seed)}
+    first_task = tasks[seed]
+    notes = list(first_task.notes)
+    kinds: list[tuple[str, float | None]] = []
     for name in dict.fromkeys(techniques):
         if name != "min_diff":
-            plan.append((name, None))
+            kinds.append((name, None))
             continue
-        reason = _min_diff_unavailable(task)
+        reason = _min_diff_unavailable(first_task)
         if reason:
             notes.append(f"MinDiff skipped: {reason}")
             if progress:
                 progress.message(f"MinDiff skipped: {reason}")
             continue
-        plan.extend((name, float(w)) for w in min_diff_weights)
-
-    runs, recipe = [], None
+        kinds.extend((name, float(w)) for w in min_diff_weights)
+    # Repeat by repeat: after an interruption every technique has about as many runs.
+    plan = [(name, weight, r) for r in range(repeats) for name, weight in kinds]
+    done = {run.key: run for run in completed}
+    results: dict[tuple, RunResult] = {}
+    recipe, interrupted = None, False
     start = time.perf_counter()
-    for index, (name, weight) in enumerate(plan):
-        technique = TECHNIQUES[name]
-        label = technique.label if weight is None else f"{technique.label} w={weight:g}"
-        keras.utils.set_random_seed(seed)
-        setup = techniques_module.build(
-            name, task, hidden_units, batch_size, seed, min_diff_weight=weight
-        )
-        if setup.recipe is not None:
-            recipe = setup.recipe
-        # The metric is the loss without penalties: early stopping and the plots use it.
-        setup.model.compile(
-            optimizer=keras.optimizers.Adam(learning_rate),
-            loss="binary_crossentropy",
-            metrics=["binary_crossentropy"],
-        )
-        callbacks = list(setup.callbacks)
-        if progress:
-            progress.start(index + 1, len(plan), label, technique.setting)
-            callbacks.append(_EpochCallback(progress, epochs))
-        fit_start = time.perf_counter()
-        history = setup.model.fit(
-            setup.x,
-            setup.y,
-            batch_size=setup.batch_size,
-            epochs=epochs,
-            validation_data=(task.x_val, task.y_val.reshape(-1, 1)),
-            # One validation batch shape per run (one compile), for up to 8192 rows.
-            validation_batch_size=min(len(task.y_val), PREDICT_BATCH),
-            callbacks=callbacks,
-            verbose=0,
-        )
-        seconds = time.perf_counter() - fit_start
-        result = _measure(setup.original, task, name, label, weight, history.history, seconds)
-        runs.append(result)
-        if progress:
-            progress.done(result)
+    todo = [key for key in plan if key not in done]
+    try:
+        for index, (name, weight, r) in enumerate(todo):
+            run_seed = seed + r
+            if run_seed not in tasks:
+                tasks.clear()  # one task in memory besides the first
+                tasks[seed] = first_task
+                tasks[run_seed] = task_for_seed(run_seed)
+            result, run_recipe = _train_one(
+                tasks[run_seed],
+                name,
+                weight,
+                r,
+                run_seed,
+                epochs=epochs,
+                batch_size=batch_size,
+                hidden_units=hidden_units,
+                learning_rate=learning_rate,
+                progress=progress,
+                position=(index + 1, len(todo), repeats),
+            )
+            recipe = recipe or run_recipe
+            results[result.key] = result
+            if on_run is not None:
+                on_run(result)
+            if progress:
+                progress.done(result)
+    except KeyboardInterrupt:
+        interrupted = True
+    if recipe is None and any(name == "recipe" for name, _ in kinds):
+        recipe = techniques_module.recipe_for(first_task, hidden_units, seed)
+    runs = [results.get(key) or done.get(key) for key in plan]
     return Comparison(
-        task=task,
-        runs=runs,
+        task=first_task,
+        runs=[run for run in runs if run is not None],
         epochs=epochs,
         batch_size=batch_size,
         hidden_units=hidden_units,
@@ -254,7 +295,62 @@ def compare(
         backend=keras.backend.backend(),
         total_seconds=time.perf_counter() - start,
         notes=notes,
+        repeats=repeats,
+        planned=len(plan),
+        interrupted=interrupted,
     )
+
+
+def _train_one(
+    task,
+    name,
+    weight,
+    repeat,
+    seed,
+    *,
+    epochs,
+    batch_size,
+    hidden_units,
+    learning_rate,
+    progress=None,
+    position=(1, 1, 1),
+):
+    """Trains and measures one run; returns `(RunResult, recipe or None)`."""
+    technique = TECHNIQUES[name]
+    label = technique.label if weight is None else f"{technique.label} w={weight:g}"
+    keras.utils.set_random_seed(seed)
+    setup = techniques_module.build(
+        name, task, hidden_units, batch_size, seed, min_diff_weight=weight
+    )
+    # The metric is the loss without penalties: early stopping and the plots use it.
+    setup.model.compile(
+        optimizer=keras.optimizers.Adam(learning_rate),
+        loss="binary_crossentropy",
+        metrics=["binary_crossentropy"],
+    )
+    callbacks = list(setup.callbacks)
+    if progress:
+        index, total, repeats = position
+        shown = label if repeats == 1 else f"{label} (repeat {repeat + 1}/{repeats})"
+        progress.start(index, total, shown, technique.setting)
+        callbacks.append(_EpochCallback(progress, epochs))
+    fit_start = time.perf_counter()
+    history = setup.model.fit(
+        setup.x,
+        setup.y,
+        batch_size=setup.batch_size,
+        epochs=epochs,
+        validation_data=(task.x_val, task.y_val.reshape(-1, 1)),
+        # One validation batch shape per run (one compile), for up to 8192 rows.
+        validation_batch_size=min(len(task.y_val), PREDICT_BATCH),
+        callbacks=callbacks,
+        verbose=0,
+    )
+    seconds = time.perf_counter() - fit_start
+    result = _measure(
+        setup.original, task, name, label, weight, history.history, seconds, repeat, seed
+    )
+    return result, setup.recipe
 
 
 def _min_diff_unavailable(task: TabularTask) -> str | None:
@@ -270,7 +366,7 @@ def _min_diff_unavailable(task: TabularTask) -> str | None:
     return None
 
 
-def _measure(model, task, name, label, weight, history, seconds) -> RunResult:
+def _measure(model, task, name, label, weight, history, seconds, repeat=0, seed=0) -> RunResult:
     # One predict over the three splits: fewer distinct batch shapes, fewer XLA compiles.
     sizes = np.cumsum([len(task.y_train), len(task.y_val)])
     x = np.concatenate([task.x_train, task.x_val, task.x_test])
@@ -296,6 +392,8 @@ def _measure(model, task, name, label, weight, history, seconds) -> RunResult:
         technique=name,
         label=label,
         min_diff_weight=weight,
+        repeat=repeat,
+        seed=seed,
         epochs=len(history.get("loss", [])),
         train_loss=train_loss,
         val_loss=val_loss,

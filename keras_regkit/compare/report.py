@@ -18,6 +18,8 @@ CSV_COLUMNS = (
     "technique",
     "label",
     "min_diff_weight",
+    "repeat",
+    "seed",
     "epochs",
     "train_loss",
     "val_loss",

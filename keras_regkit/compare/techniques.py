@@ -254,9 +254,7 @@ def build(
         )
         return Setup(model, original, data)
     if name == "recipe":
-        recipe = recipes.recommend(
-            "binary", n_samples=len(y), n_features=n, depth=len(hidden_units), seed=seed
-        )
+        recipe = recipe_for(task, hidden_units, seed)
         model = recipe.build_model((n,), hidden_units=hidden_units, name="recipe_mlp")
         data = recipe.training_data(x, y, batch_size=batch_size)
         callbacks = recipe.callbacks(monitor="val_binary_crossentropy")
@@ -264,6 +262,17 @@ def build(
     raise ValueError(
         f"Invalid value for argument `name`: expected one of {tuple(TECHNIQUES)}. "
         f"Received: name={name!r}"
+    )
+
+
+def recipe_for(task, hidden_units: tuple[int, ...], seed: int) -> recipes.Recipe:
+    """What `recipes.recommend` picks for `task` and the network (the "recipe" technique)."""
+    return recipes.recommend(
+        "binary",
+        n_samples=len(task.y_train),
+        n_features=task.n_features,
+        depth=len(hidden_units),
+        seed=seed,
     )
 
 

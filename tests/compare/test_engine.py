@@ -157,6 +157,7 @@ def test_compare_runs_and_reports(tmp_path, monkeypatch):
         hidden_units=(8, 4),
         min_diff_weights=(0.5, 2.0),
         seed=0,
+        repeats=1,
         progress=ConsoleProgress(stream),
     )
     labels = [run.label for run in result.runs]
@@ -219,6 +220,7 @@ def test_min_diff_is_skipped_without_groups():
         ["none", "min_diff"],
         epochs=1,
         hidden_units=(4,),
+        repeats=1,
         progress=ConsoleProgress(stream),
     )
     assert [run.technique for run in result.runs] == ["none"]
@@ -238,10 +240,48 @@ def test_min_diff_is_skipped_without_groups():
         ({"learning_rate": 0}, "`learning_rate`: expected a positive float"),
         ({"min_diff_weights": (1.0, -1.0)}, "`min_diff_weights`: expected a non-empty list"),
         ({"seed": None}, "`seed`: expected an int. Received: seed=None"),
+        ({"repeats": 0}, "`repeats`: expected an int >= 1. Received: repeats=0"),
     ],
 )
 def test_compare_validates_arguments(kwargs, message):
-    arguments = {"techniques": ["none"]}
+    arguments = {"techniques": ["none"], "repeats": 1}
     arguments.update(kwargs)
     with pytest.raises(ValueError, match=f"Invalid value for argument {message}"):
         compare(_task(), **arguments)
+
+
+def test_repeats_are_paired_and_each_equals_a_single_seed_run():
+    def task_for_seed(seed):
+        return _task(seed=seed)
+
+    kwargs = {"epochs": 1, "batch_size": 40, "hidden_units": (4,), "min_diff_weights": (1.0,)}
+    result = compare(task_for_seed, ["none", "dropout"], seed=3, repeats=2, **kwargs)
+    assert [(r.technique, r.repeat, r.seed) for r in result.runs] == [
+        ("none", 0, 3),
+        ("dropout", 0, 3),
+        ("none", 1, 4),
+        ("dropout", 1, 4),
+    ]
+    assert result.repeats == 2 and result.planned == 4 and not result.interrupted
+    # Repeat 1 is the single-seed comparison at seed 4, split included (`repeats=1`).
+    [single] = compare(task_for_seed, ["dropout"], seed=4, repeats=1, **kwargs).runs
+    again = result.runs[3]
+    for field in ("train_loss", "val_loss", "test_auc", "fpr_gap", "epochs"):
+        assert getattr(single, field) == getattr(again, field), field
+    assert result.runs[0].val_loss != result.runs[2].val_loss  # the repeats differ
+
+    # A resumed comparison trains only the missing runs and gives the same runs.
+    trained = []
+    resumed = compare(
+        task_for_seed,
+        ["none", "dropout"],
+        seed=3,
+        repeats=2,
+        completed=result.runs[:3],
+        on_run=trained.append,
+        **kwargs,
+    )
+    assert [r.key for r in trained] == [("dropout", None, 1)]
+    assert [r.row() | {"seconds": 0} for r in resumed.runs] == [
+        r.row() | {"seconds": 0} for r in result.runs
+    ]
