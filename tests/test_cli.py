@@ -11,6 +11,8 @@ from keras_regkit import cli
 from keras_regkit.compare import TECHNIQUES
 from keras_regkit.version import __version__
 
+pytestmark = pytest.mark.one_backend  # the compare engine is backend-independent
+
 
 def _run(argv):
     """The exit status of `keras-regkit ARGV` (argparse exits, our errors return)."""
@@ -74,25 +76,29 @@ def test_compare_csv_writes_outputs_and_is_deterministic(csv_path, tmp_path, cap
         "--seed",
         "3",
         "--repeats",
-        "1",
+        "2",
     ]
     assert _run([*argv, "--out", str(tmp_path / "a")]) == 0
     captured = capsys.readouterr()
     assert _run([*argv, "--out", str(tmp_path / "b")]) == 0
     assert sorted(os.listdir(tmp_path / "a")) == [
+        "differences.csv",
         "fairness_frontier.png",
         "learning_curves.png",
         "report.md",
         "results.csv",
+        "summary.csv",
     ]
     # The table on stdout, progress on stderr.
     assert "MinDiff w=1" in captured.out and "Wrote report.md, results.csv" in captured.out
-    assert "[1/2] None: 1 epochs in" in captured.err
+    assert "[1/4] None (repeat 1/2): 1 epochs in" in captured.err
+    assert "Paired differences from None" in captured.out
     assert "sensitive `group`: b vs a" in captured.err
 
     first, second = _read(tmp_path / "a" / "results.csv"), _read(tmp_path / "b" / "results.csv")
-    assert [row["technique"] for row in first] == ["none", "min_diff"]
-    assert [row["min_diff_weight"] for row in first] == ["", "1.000000"]
+    assert [row["technique"] for row in first] == ["none", "min_diff"] * 2
+    assert [row["min_diff_weight"] for row in first] == ["", "1.000000"] * 2
+    assert [(row["repeat"], row["seed"]) for row in first] == [("0", "3")] * 2 + [("1", "4")] * 2
     for a, b in zip(first, second, strict=True):
         a.pop("seconds"), b.pop("seconds")
         assert a == b  # the same seed gives the same results

@@ -272,6 +272,9 @@ def run(args: argparse.Namespace, argv: list[str] | None = None) -> int:
         )
         return 2
     print(report.format_table(comparison))
+    differences = report.format_differences(comparison)
+    if differences:
+        print(f"\nPaired differences from None, mean [95% interval]; *: significant\n{differences}")
     print(
         f"\n{len(comparison.runs)} runs in {time.perf_counter() - start:.0f} s "
         f"({comparison.backend} backend). Wrote {', '.join(p.name for p in paths)} to "

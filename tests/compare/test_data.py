@@ -5,6 +5,8 @@ import pytest
 from keras_regkit.compare import DataError, group_rule, load_adult_task, load_csv_task
 from keras_regkit.compare import data as data_module
 
+pytestmark = pytest.mark.one_backend  # the compare engine is backend-independent
+
 
 def _frame(n=200, seed=0):
     rng = np.random.default_rng(seed)
