@@ -1,7 +1,10 @@
 import csv
+import json
 import os
+import signal
 import subprocess
 import sys
+import time
 
 import numpy as np
 import pandas as pd
@@ -50,7 +53,9 @@ def test_help_and_version(capsys):
     assert capsys.readouterr().out.strip() == f"keras-regkit {__version__}"
     assert _run(["compare", "--help"]) == 0
     text = " ".join(capsys.readouterr().out.split())
-    assert "Exit status: 0 on success, 2 for bad arguments or unusable data." in text
+    assert (
+        "Exit status: 0 on success, 2 for bad arguments or unusable data, 130 when interrupted."
+    ) in text
     assert all(name in text for name in TECHNIQUES)
 
 
@@ -82,11 +87,13 @@ def test_compare_csv_writes_outputs_and_is_deterministic(csv_path, tmp_path, cap
     captured = capsys.readouterr()
     assert _run([*argv, "--out", str(tmp_path / "b")]) == 0
     assert sorted(os.listdir(tmp_path / "a")) == [
+        "config.json",
         "differences.csv",
         "fairness_frontier.png",
         "learning_curves.png",
         "report.md",
         "results.csv",
+        "runs.jsonl",
         "summary.csv",
     ]
     # The table on stdout, progress on stderr.
@@ -192,3 +199,86 @@ def test_console_script_exit_status(tmp_path):
     )
     assert result.returncode == 2
     assert "keras-regkit compare: error: cannot read" in result.stderr
+
+
+def _metrics(path):
+    """results.csv without the timing column: what must match between two runs."""
+    rows = _read(path)
+    for row in rows:
+        row.pop("seconds")
+    return rows
+
+
+def _lines(path):
+    return path.read_text().count("\n") if path.exists() else 0
+
+
+def _start_and_stop(argv, out, stop_after, sig):
+    """Starts `keras-regkit compare ARGV` in a subprocess; sends `sig` after `stop_after` runs."""
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
+    process = subprocess.Popen(
+        [sys.executable, "-m", "keras_regkit.cli", *argv],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
+    deadline = time.monotonic() + 120
+    while _lines(out / "runs.jsonl") < stop_after and process.poll() is None:
+        assert time.monotonic() < deadline, "no run finished in time"
+        time.sleep(0.02)
+    process.send_signal(sig)
+    stdout, stderr = process.communicate(timeout=120)
+    return process.returncode, stdout, stderr
+
+
+def test_interrupted_runs_are_kept_and_resume_gives_the_same_table(csv_path, tmp_path, capsys):
+    argv = ["compare", "--data", csv_path, "--target", "label", "--sensitive", "group"]
+    argv += ["--techniques", "none", "l2", "--epochs", "3", "--batch-size", "32"]
+    argv += ["--hidden-units", "8", "--repeats", "2"]  # 4 runs
+    out = tmp_path / "stopped"
+    code, stdout, stderr = _start_and_stop([*argv, "--out", str(out)], out, 1, signal.SIGINT)
+    assert code == 130, stderr
+    assert "Traceback" not in stderr and stdout == ""
+    last = stderr.strip().splitlines()[-1]
+    assert last.startswith("keras-regkit compare: interrupted after ") and "--resume" in last
+    kept = _lines(out / "runs.jsonl")
+    assert 1 <= kept < 4
+    assert f"interrupted after {kept} of 4 runs" in last
+    assert f"**Interrupted: {kept} of 4 runs finished.**" in (out / "report.md").read_text()
+    assert len(_read(out / "results.csv")) == kept  # the partial report has every kept run
+
+    # SIGKILL while resuming: the runs finished before it survive it too.
+    code, _, _ = _start_and_stop([*argv, "--out", str(out), "--resume"], out, kept + 1, 9)
+    assert code == -9
+    killed = _lines(out / "runs.jsonl")
+    assert kept < killed <= 4
+
+    # Without --resume or --overwrite the folder is refused, with --resume it is finished.
+    assert cli.main([*argv, "--out", str(out)]) == 2
+    assert "holds another comparison" in capsys.readouterr().err
+    assert cli.main([*argv, "--out", str(out), "--resume"]) == 0
+    assert f"Resuming {out}: {killed} finished run(s) kept" in capsys.readouterr().err
+    assert _lines(out / "runs.jsonl") == 4
+    assert cli.main([*argv, "--out", str(tmp_path / "straight")]) == 0
+    assert _metrics(out / "results.csv") == _metrics(tmp_path / "straight" / "results.csv")
+    summary = (out / "summary.csv").read_text().splitlines()
+    straight = (tmp_path / "straight" / "summary.csv").read_text().splitlines()
+    columns = summary[0].split(",")
+    keep = [i for i, c in enumerate(columns) if not c.startswith("seconds")]
+    assert [[r.split(",")[i] for i in keep] for r in summary] == [
+        [r.split(",")[i] for i in keep] for r in straight
+    ]
+
+    # --resume refuses a folder from another configuration, naming what differs.
+    other = [*argv[:-1], "2", "--out", str(out), "--resume"]
+    assert other[argv.index("--epochs") + 1] == "3"
+    other[argv.index("--epochs") + 1] = "5"
+    assert cli.main(other) == 2
+    err = capsys.readouterr().err
+    assert "come from a different configuration (epochs: 3 there, 5 here)" in err
+    config = json.loads((out / "config.json").read_text())
+    assert config["arguments"]["epochs"] == 3 and config["backend"] == "jax"
+    # --overwrite replaces it.
+    assert cli.main([*argv[:-1], "1", "--out", str(out), "--overwrite"]) == 0
+    assert _lines(out / "runs.jsonl") == 2

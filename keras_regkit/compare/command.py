@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import os
 import shlex
+import signal
 import sys
 import time
 
@@ -35,7 +36,11 @@ rows are split 60/20/20 into train/validation/test, stratified, by --seed. The
 sensitive column's groups: its most frequent value against all the others (the
 minority of a binary column), or --sensitive-group VALUE against the rest.
 
-Exit status: 0 on success, 2 for bad arguments or unusable data."""
+Ctrl-C stops after the finished runs, writes a partial report and exits with 130;
+--resume continues from there.
+
+Exit status: 0 on success, 2 for bad arguments or unusable data, 130 when
+interrupted."""
 
 EPILOG = "techniques: " + ", ".join(
     f"{name}{'' if name in DEFAULT_TECHNIQUES else ' (not run by default)'}" for name in TECHNIQUES
@@ -152,11 +157,26 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     runs.add_argument(
         "--seed", metavar="S", type=_int, default=0, help="the seed of repeat 0 (default: 0)"
     )
-    parser.add_argument(
+    out = parser.add_argument_group("output")
+    out.add_argument(
         "--out",
         metavar="DIR",
         default="regkit-compare",
-        help="output folder for report.md, results.csv and the plots (default: %(default)s)",
+        help="output folder for report.md, results.csv, summary.csv and the plots; every "
+        "finished run is appended to its runs.jsonl at once (default: %(default)s)",
+    )
+    reuse = out.add_mutually_exclusive_group()
+    reuse.add_argument(
+        "--resume",
+        action="store_true",
+        help="continue the comparison in --out: keep its finished runs, train the others "
+        "(refused when they came from other data, arguments or backend; --repeats may grow)",
+    )
+    reuse.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="replace the comparison in --out (without --resume or --overwrite, a folder "
+        "that holds one is refused)",
     )
 
 
@@ -189,11 +209,51 @@ def _check_writable(out: str) -> None:
         )
 
 
+def _configuration(args: argparse.Namespace, techniques: list[str]) -> dict:
+    """What determines the runs: the data, the arguments, the backend (not --repeats)."""
+    import keras
+
+    from keras_regkit.compare import journal
+
+    if args.data is None:
+        data = {"data": "bundled UCI Adult"}
+    else:
+        data = {"data": os.path.abspath(args.data), "data_sha256": journal.file_digest(args.data)}
+    arguments = {
+        name: getattr(args, name)
+        for name in (
+            "target",
+            "positive",
+            "sensitive",
+            "sensitive_group",
+            "max_train_rows",
+            "min_diff_weights",
+            "epochs",
+            "batch_size",
+            "hidden_units",
+            "seed",
+        )
+    }
+    return {
+        "data": data,
+        "arguments": {"techniques": techniques, **arguments},
+        "backend": keras.backend.backend(),
+    }
+
+
 def run(args: argparse.Namespace, argv: list[str] | None = None) -> int:
     """Runs `keras-regkit compare` with parsed `args`; returns the exit status."""
+    try:
+        return _run(args, argv)
+    except KeyboardInterrupt:  # before or after the training loop, which handles its own
+        print("\nkeras-regkit compare: interrupted.", file=sys.stderr)
+        return 130
+
+
+def _run(args: argparse.Namespace, argv: list[str] | None) -> int:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # if Keras imports TF for seeding
     from keras_regkit.compare import data as data_module
-    from keras_regkit.compare import engine, report
+    from keras_regkit.compare import engine, journal, report
 
     try:
         techniques = _techniques(args.techniques)
@@ -235,7 +295,13 @@ def run(args: argparse.Namespace, argv: list[str] | None = None) -> int:
             return task if seed == args.seed else load(seed)
 
         _check_writable(args.out)  # before training, not after minutes of it
-    except (_UsageError, data_module.DataError) as error:
+        runs_journal = journal.Journal(
+            args.out,
+            _configuration(args, techniques),
+            resume=args.resume,
+            overwrite=args.overwrite,
+        )
+    except (_UsageError, data_module.DataError, journal.OutputError) as error:
         print(f"keras-regkit compare: error: {error}", file=sys.stderr)
         return 2
 
@@ -250,6 +316,14 @@ def run(args: argparse.Namespace, argv: list[str] | None = None) -> int:
     )
     for note in task.notes:
         progress.message(f"note: {note}")
+    if args.resume:
+        kept = len(runs_journal.completed)
+        torn = runs_journal.skipped_lines
+        progress.message(
+            f"Resuming {args.out}: {kept} finished run(s) kept"
+            + (f", {torn} unreadable line(s) of {journal.RUNS} ignored" if torn else "")
+            + "."
+        )
     start = time.perf_counter()
     comparison = engine.compare(
         task_for_seed,
@@ -261,8 +335,11 @@ def run(args: argparse.Namespace, argv: list[str] | None = None) -> int:
         seed=args.seed,
         repeats=args.repeats,
         progress=progress,
+        completed=runs_journal.completed,
+        on_run=runs_journal.append,
     )
     command = shlex.join(["keras-regkit", "compare", *(argv or [])])
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)  # a second Ctrl-C: report first
     try:
         paths = report.write_report(comparison, args.out, command=command)
     except OSError as error:
@@ -271,6 +348,15 @@ def run(args: argparse.Namespace, argv: list[str] | None = None) -> int:
             file=sys.stderr,
         )
         return 2
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    if comparison.interrupted:
+        progress.interrupted(
+            f"keras-regkit compare: interrupted after {len(comparison.runs)} of "
+            f"{comparison.planned} runs; they are kept in {args.out}/{journal.RUNS} with a "
+            "partial report.md; rerun with --resume to finish."
+        )
+        return 130
     print(report.format_table(comparison))
     differences = report.format_differences(comparison)
     if differences:

@@ -143,6 +143,12 @@ class ConsoleProgress:
             self.stream.write(f"\033[2K{self._prefix}: epoch {epoch + 1}/{epochs}{val}\r")
             self.stream.flush()
 
+    def interrupted(self, text: str) -> None:
+        """Ends a live line, then prints `text`."""
+        if self.live:
+            self.stream.write("\033[2K\r")
+        self.message(text)
+
     def done(self, result: RunResult) -> None:
         clear = "\033[2K" if self.live else ""
         fairness_text = "" if math.isnan(result.fpr_gap) else f", FPR gap {result.fpr_gap:.3f}"
