@@ -59,7 +59,7 @@ def test_help_and_version(capsys):
     assert all(name in text for name in TECHNIQUES)
 
 
-def test_compare_csv_writes_outputs_and_is_deterministic(csv_path, tmp_path, capsys):
+def test_compare_csv_writes_every_output(csv_path, tmp_path, capsys):
     argv = [
         "compare",
         "--data",
@@ -83,9 +83,9 @@ def test_compare_csv_writes_outputs_and_is_deterministic(csv_path, tmp_path, cap
         "--repeats",
         "2",
     ]
+    # Determinism (same seeds, same results) is checked by the resume test below.
     assert _run([*argv, "--out", str(tmp_path / "a")]) == 0
     captured = capsys.readouterr()
-    assert _run([*argv, "--out", str(tmp_path / "b")]) == 0
     assert sorted(os.listdir(tmp_path / "a")) == [
         "config.json",
         "differences.csv",
@@ -102,14 +102,12 @@ def test_compare_csv_writes_outputs_and_is_deterministic(csv_path, tmp_path, cap
     assert "Paired differences from None" in captured.out
     assert "sensitive `group`: b vs a" in captured.err
 
-    first, second = _read(tmp_path / "a" / "results.csv"), _read(tmp_path / "b" / "results.csv")
+    first = _read(tmp_path / "a" / "results.csv")
     assert [row["technique"] for row in first] == ["none", "min_diff"] * 2
     assert [row["min_diff_weight"] for row in first] == ["", "1.000000"] * 2
     assert [(row["repeat"], row["seed"]) for row in first] == [("0", "3")] * 2 + [("1", "4")] * 2
-    for a, b in zip(first, second, strict=True):
-        a.pop("seconds"), b.pop("seconds")
-        assert a == b  # the same seed gives the same results
-        assert 0 <= float(a["test_auc"]) <= 1 and float(a["dp_gap"]) >= 0
+    for row in first:
+        assert 0 <= float(row["test_auc"]) <= 1 and float(row["dp_gap"]) >= 0
 
     report = (tmp_path / "a" / "report.md").read_text()
     assert "| Technique | Epochs | Train loss | Val loss | Gap |" in report
@@ -151,6 +149,7 @@ def test_compare_bundled_adult(tmp_path, capsys):
         (["--techniques", "none", "lasso"], "unknown technique(s) lasso"),
         (["--epochs", "0"], "argument --epochs: expected a positive int, received '0'"),
         (["--repeats", "0"], "argument --repeats: expected a positive int, received '0'"),
+        (["--resume", "--overwrite"], "argument --overwrite: not allowed with argument --resume"),
         (["--min-diff-weights", "-1"], "expected a positive number, received '-1'"),
     ],
 )
@@ -279,6 +278,3 @@ def test_interrupted_runs_are_kept_and_resume_gives_the_same_table(csv_path, tmp
     assert "come from a different configuration (epochs: 3 there, 5 here)" in err
     config = json.loads((out / "config.json").read_text())
     assert config["arguments"]["epochs"] == 3 and config["backend"] == "jax"
-    # --overwrite replaces it.
-    assert cli.main([*argv[:-1], "1", "--out", str(out), "--overwrite"]) == 0
-    assert _lines(out / "runs.jsonl") == 2

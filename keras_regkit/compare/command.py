@@ -250,8 +250,25 @@ def run(args: argparse.Namespace, argv: list[str] | None = None) -> int:
         return 130
 
 
+def _missing_extra() -> str | None:
+    import importlib.util
+
+    for module, package in (("sklearn", "scikit-learn"), ("scipy", "scipy"), ("joblib", "joblib")):
+        if importlib.util.find_spec(module) is None:
+            return package
+    return None
+
+
 def _run(args: argparse.Namespace, argv: list[str] | None) -> int:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # if Keras imports TF for seeding
+    missing = _missing_extra()
+    if missing:
+        print(
+            f"keras-regkit compare: error: it needs {missing}: "
+            "`pip install keras-regkit[compare]` installs what it uses.",
+            file=sys.stderr,
+        )
+        return 2
     from keras_regkit.compare import data as data_module
     from keras_regkit.compare import engine, journal, report
 

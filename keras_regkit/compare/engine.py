@@ -416,25 +416,22 @@ def _measure(model, task, name, label, weight, history, seconds, repeat=0, seed=
 
 
 def log_loss(y_true, y_score, epsilon: float = 1e-7) -> float:
-    """Mean binary cross-entropy, scores clipped to [epsilon, 1 - epsilon] as Keras does."""
-    y = np.asarray(y_true, dtype="float64").reshape(-1)
+    """Mean binary cross-entropy (scikit-learn's), scores clipped to [epsilon, 1 - epsilon]
+    as Keras clips them."""
+    from sklearn.metrics import log_loss as sk_log_loss
+
     p = np.clip(np.asarray(y_score, dtype="float64").reshape(-1), epsilon, 1 - epsilon)
-    return float(-np.mean(y * np.log(p) + (1 - y) * np.log(1 - p)))
+    return float(sk_log_loss(np.asarray(y_true).reshape(-1), p, labels=[0, 1]))
 
 
 def roc_auc(y_true, y_score) -> float:
-    """Exact ROC AUC (the Mann-Whitney U statistic, tied scores counting one half)."""
+    """ROC AUC (scikit-learn's `roc_auc_score`); NaN when `y_true` has a single class."""
+    from sklearn.metrics import roc_auc_score
+
     y = np.asarray(y_true).reshape(-1) == 1
-    score = np.asarray(y_score, dtype="float64").reshape(-1)
-    n_pos, n_neg = int(y.sum()), int((~y).sum())
-    if n_pos == 0 or n_neg == 0:
+    if y.all() or not y.any():
         return float("nan")
-    _, inverse, counts = np.unique(score, return_inverse=True, return_counts=True)
-    # The average 1-based rank of each distinct score, given to all its ties.
-    ends = np.cumsum(counts)
-    average_rank = ends - (counts - 1) / 2.0
-    ranks = average_rank[inverse]
-    return float((ranks[y].sum() - n_pos * (n_pos + 1) / 2.0) / (n_pos * n_neg))
+    return float(roc_auc_score(y, np.asarray(y_score, dtype="float64").reshape(-1)))
 
 
 def _validate(techniques, epochs, batch_size, hidden_units, learning_rate, weights, seed):

@@ -13,7 +13,6 @@ import math
 from collections.abc import Iterable, Mapping
 
 import numpy as np
-from scipy import stats as scipy_stats
 
 CONFIDENCE = 0.95
 
@@ -59,6 +58,8 @@ def t_interval(values: Iterable[float], confidence: float = CONFIDENCE) -> Inter
     mean = float(x.mean())
     if n == 1:
         return Interval(mean, math.nan, math.nan, 1, confidence)
+    from scipy import stats as scipy_stats  # the `compare` extra
+
     half = float(scipy_stats.t.ppf((1 + confidence) / 2, n - 1) * x.std(ddof=1) / math.sqrt(n))
     return Interval(mean, mean - half, mean + half, n, confidence)
 
