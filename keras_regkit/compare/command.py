@@ -57,11 +57,14 @@ def _positive_int(text: str) -> int:
     return value
 
 
-def _int(text: str) -> int:
+def _seed(text: str) -> int:
     try:
-        return int(text)
+        value = int(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"expected an int, received {text!r}") from None
+        value = -1
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected a non-negative int, received {text!r}")
+    return value
 
 
 def _positive_float(text: str) -> float:
@@ -155,7 +158,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "(default: %(default)s; 1 is a single-seed run)",
     )
     runs.add_argument(
-        "--seed", metavar="S", type=_int, default=0, help="the seed of repeat 0 (default: 0)"
+        "--seed", metavar="S", type=_seed, default=0, help="the seed of repeat 0 (default: 0)"
     )
     out = parser.add_argument_group("output")
     out.add_argument(
@@ -185,8 +188,8 @@ def _techniques(values: list[str]) -> list[str]:
     unknown = [name for name in names if name not in TECHNIQUES]
     if unknown or not names:
         raise _UsageError(
-            f"unknown technique(s) {', '.join(unknown) or '(none given)'}; choose from "
-            f"{', '.join(TECHNIQUES)}"
+            f"argument --techniques: unknown technique(s) {', '.join(unknown) or '(none given)'}"
+            f"; choose from {', '.join(TECHNIQUES)}"
         )
     return list(dict.fromkeys(names))
 

@@ -70,7 +70,13 @@ class TabularTask:
         if max_rows >= len(self.y_train):
             return self
         rows = np.arange(len(self.y_train))
-        keep = np.sort(_stratified_split(rows, self.y_train, max_rows, seed))
+        try:
+            keep = np.sort(_stratified_split(rows, self.y_train, max_rows, seed))
+        except DataError:
+            raise DataError(
+                f"--max-train-rows {max_rows}: too few rows for a stratified subset (it needs "
+                "at least one row of each class)."
+            ) from None
         groups = None if self.groups_train is None else self.groups_train[keep]
         note = f"training rows limited to {len(keep):,} of {len(self.y_train):,}"
         return dataclasses.replace(
