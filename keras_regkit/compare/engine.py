@@ -14,7 +14,7 @@ import keras
 import numpy as np
 
 from keras_regkit import fairness, recipes
-from keras_regkit._validation import check_int
+from keras_regkit._validation import check_choice, check_float, check_int
 from keras_regkit.compare import techniques as techniques_module
 from keras_regkit.compare.data import TabularTask
 from keras_regkit.compare.techniques import (
@@ -64,6 +64,7 @@ class RunResult:
     sparsity: float
     seconds: float
     history: dict[str, list[float]] = dataclasses.field(repr=False)
+    strength: float | None = None  # the strength that ran (MinDiff: the loss weight)
 
     @property
     def key(self) -> tuple[str, float | None, int]:
@@ -183,6 +184,7 @@ def compare(
     progress: ConsoleProgress | None = None,
     completed: Sequence[RunResult] = (),
     on_run: Callable[[RunResult], None] | None = None,
+    strengths: dict[str, float] | None = None,
 ) -> Comparison:
     """Trains the same MLP once per technique and repeat, and measures every run.
 
@@ -217,6 +219,8 @@ def compare(
             comparison); they are kept and not trained again.
         on_run: called with every new `RunResult` as soon as it is measured
             (the command line appends it to the output folder).
+        strengths: `{technique: strength}` to run instead of the defaults
+            (`TECHNIQUES[name].strength`); the report describes what ran.
 
     Returns:
         A `Comparison`; `keras_regkit.compare.write_report` turns it into
@@ -233,6 +237,10 @@ def compare(
     """
     _validate(techniques, epochs, batch_size, hidden_units, learning_rate, min_diff_weights, seed)
     repeats = check_int("repeats", repeats, 1)
+    strengths = dict(strengths or {})
+    for name, value in strengths.items():
+        check_choice("strengths", name, [t for t, v in TECHNIQUES.items() if v.strength])
+        check_float(f"strengths[{name!r}]", value, 0, min_inclusive=False)
     hidden_units = tuple(hidden_units)
     task_for_seed = task if callable(task) else (lambda _seed: task)
     tasks = {seed: task_for_seed(seed)}
@@ -276,6 +284,7 @@ def compare(
                 learning_rate=learning_rate,
                 progress=progress,
                 position=(index + 1, len(todo), repeats),
+                strength=strengths.get(name),
             )
             recipe = recipe or run_recipe
             results[result.key] = result
@@ -320,13 +329,14 @@ def _train_one(
     learning_rate,
     progress=None,
     position=(1, 1, 1),
+    strength=None,
 ):
     """Trains and measures one run; returns `(RunResult, recipe or None)`."""
     technique = TECHNIQUES[name]
     label = technique.label if weight is None else f"{technique.label} w={weight:g}"
     keras.utils.set_random_seed(seed)
     setup = techniques_module.build(
-        name, task, hidden_units, batch_size, seed, min_diff_weight=weight
+        name, task, hidden_units, batch_size, seed, min_diff_weight=weight, strength=strength
     )
     # The metric is the loss without penalties: early stopping and the plots use it.
     setup.model.compile(
@@ -338,7 +348,7 @@ def _train_one(
     if progress:
         index, total, repeats = position
         shown = label if repeats == 1 else f"{label} (repeat {repeat + 1}/{repeats})"
-        progress.start(index, total, shown, technique.setting)
+        progress.start(index, total, shown, technique.describe(setup.strength))
         callbacks.append(_EpochCallback(progress, epochs))
     fit_start = time.perf_counter()
     history = setup.model.fit(
@@ -356,6 +366,7 @@ def _train_one(
     result = _measure(
         setup.original, task, name, label, weight, history.history, seconds, repeat, seed
     )
+    result.strength = setup.strength
     return result, setup.recipe
 
 

@@ -22,6 +22,7 @@ CSV_COLUMNS = (
     "technique",
     "label",
     "min_diff_weight",
+    "strength",
     "repeat",
     "seed",
     "epochs",
@@ -527,10 +528,14 @@ def _markdown(comparison: Comparison, plots: list[str], plot_note, command) -> s
     used = list(dict.fromkeys(r.technique for r in runs))
     for name in used:
         technique = TECHNIQUES[name]
-        setting = technique.setting
-        if name == "min_diff":
-            weights = sorted({r.min_diff_weight for r in runs if r.technique == name})
-            setting += "; loss weights " + ", ".join(f"{w:g}" for w in weights)
+        # The text comes from the strengths that ran, not from a second copy of them.
+        setting = technique.describe(
+            [
+                r.min_diff_weight if r.strength is None else r.strength
+                for r in runs
+                if r.technique == name
+            ]
+        )
         reference = f" ({technique.reference})" if technique.reference else ""
         lines.append(f"- **{technique.label}** (`{name}`): {setting}{reference}.")
     if comparison.recipe is not None:

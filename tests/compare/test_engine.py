@@ -138,6 +138,25 @@ def test_every_technique_builds_what_it_says():
     [stopper] = setups["early_stopping"].callbacks
     assert stopper.monitor == "val_binary_crossentropy" and stopper.restore_best_weights
     assert setups["mixup"].x.alpha == 0.2
+    # Every strength applied is the one its Technique declares (and its setting text shows).
+    assert setups["l2"].model.layers[0].kernel_regularizer.l2 == pytest.approx(1e-3)
+    assert setups["dropout"].model.layers[2].rate == TECHNIQUES["dropout"].strength
+    assert setups["mixup"].x.alpha == TECHNIQUES["mixup"].strength
+    assert setups["early_stopping"].callbacks[0].patience == TECHNIQUES["early_stopping"].strength
+    for name, setup in setups.items():
+        expected = 1.0 if name == "min_diff" else TECHNIQUES[name].strength
+        assert setup.strength == expected, name
+    assert TECHNIQUES["l2"].setting == "keras.regularizers.L2(0.001) on every kernel"
+    custom = techniques.build("dropout", task, (8, 4), 32, seed=0, strength=0.1)
+    assert custom.model.layers[2].rate == 0.1 and custom.strength == 0.1
+    assert (
+        TECHNIQUES["dropout"].describe(custom.strength) == "Dropout(0.1) after every hidden layer"
+    )
+    assert (
+        TECHNIQUES["min_diff"]
+        .describe([0.5, 5.0, 0.5])
+        .startswith("MinDiffModel(MMDLoss('gaussian'), loss_weight={0.5, 5})")
+    )
     md = setups["min_diff"]
     assert isinstance(md.model, min_diff.MinDiffModel) and md.original is md.model.original_model
     assert md.model.loss_weight == 1.0

@@ -142,6 +142,9 @@ def test_paired_differences_against_the_baseline(comparison, tmp_path):
     report = (tmp_path / "report.md").read_text()
     assert "3 repeats with seeds 10..12" in report
     assert "Paired differences from None" in report and "| L2 | -0.0300 [" in report
+    # The settings come from the strengths that ran.
+    assert "- **L2** (`l2`): keras.regularizers.L2(0.001) on every kernel" in report
+    assert "loss_weight=5) for false-positive-rate parity" in report
 
 
 def test_highlights_state_only_supported_effects(comparison):
@@ -153,6 +156,14 @@ def test_highlights_state_only_supported_effects(comparison):
     [min_diff] = [line for line in lines if line.startswith("MinDiff w=5")]
     assert "FPR gap down -0.040 [-0.040, -0.040]" in min_diff
     assert "no significant change in test AUC" in min_diff
+
+
+def test_settings_show_the_strengths_that_ran(comparison, tmp_path):
+    for run in comparison.runs:
+        run.strength = 0.1 if run.technique == "dropout" else run.strength
+    write_report(comparison, tmp_path)
+    report = (tmp_path / "report.md").read_text()
+    assert "- **Dropout** (`dropout`): Dropout(0.1) after every hidden layer" in report
 
 
 def test_single_repeat_has_no_intervals_and_no_bold(comparison):
