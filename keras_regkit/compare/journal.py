@@ -85,6 +85,7 @@ class Journal:
         if held and resume:
             self._check_config()
             self.completed, self.skipped_lines = read_runs(self.out / RUNS)
+            _drop_torn_tail(self.out / RUNS)
         elif held and overwrite:
             for name in (CONFIG, RUNS, *OUTPUTS):
                 (self.out / name).unlink(missing_ok=True)
@@ -144,6 +145,16 @@ class Journal:
             os.fsync(fd)
         finally:
             os.close(fd)
+
+
+def _drop_torn_tail(path: Path) -> None:
+    """Cuts a last line without its newline, so the next append starts a line of its own."""
+    if not path.exists():
+        return
+    data = path.read_bytes()
+    if data and not data.endswith(b"\n"):
+        with open(path, "r+b") as file:
+            file.truncate(data.rfind(b"\n") + 1)
 
 
 def read_runs(path: str | os.PathLike) -> tuple[list[RunResult], int]:

@@ -44,6 +44,10 @@ def test_runs_round_trip_and_a_torn_last_line_is_skipped(tmp_path):
     assert runs[0].history == {"loss": [0.3]} and runs[0].dp_gap != runs[0].dp_gap  # NaN kept
     resumed = Journal(tmp_path / "out", {"epochs": 1}, resume=True)
     assert [r.key for r in resumed.completed] == [("none", None, r) for r in range(3)]
+    # The torn line is cut, so the next run is appended on a line of its own.
+    resumed.append(_run(3))
+    runs, skipped = read_runs(path)
+    assert [r.repeat for r in runs] == [0, 1, 2, 3] and skipped == 0
 
 
 def test_a_folder_holding_a_comparison_needs_resume_or_overwrite(tmp_path):
