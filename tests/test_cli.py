@@ -152,6 +152,7 @@ def test_compare_bundled_adult(tmp_path, capsys):
         (["--min-diff-weights", "nan"], "argument --min-diff-weights: expected a positive"),
         (["--epochs", "0"], "argument --epochs: expected a positive int, received '0'"),
         (["--repeats", "0"], "argument --repeats: expected a positive int, received '0'"),
+        (["--jobs", "0"], "argument --jobs: expected a positive int, received '0'"),
         (["--resume", "--overwrite"], "argument --overwrite: not allowed with argument --resume"),
         (["--min-diff-weights", "-1"], "expected a positive number, received '-1'"),
     ],

@@ -158,6 +158,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "(default: %(default)s; 1 is a single-seed run)",
     )
     runs.add_argument(
+        "--jobs",
+        metavar="N",
+        type=_positive_int,
+        default=1,
+        help="train N runs at a time in worker processes (joblib), each with its share of "
+        "the cores; the same seeds give the same results (default: 1)",
+    )
+    runs.add_argument(
         "--seed", metavar="S", type=_seed, default=0, help="the seed of repeat 0 (default: 0)"
     )
     out = parser.add_argument_group("output")
@@ -354,6 +362,7 @@ def _run(args: argparse.Namespace, argv: list[str] | None) -> int:
         min_diff_weights=tuple(args.min_diff_weights),
         seed=args.seed,
         repeats=args.repeats,
+        jobs=args.jobs,
         progress=progress,
         completed=runs_journal.completed,
         on_run=runs_journal.append,

@@ -185,6 +185,7 @@ def compare(
     completed: Sequence[RunResult] = (),
     on_run: Callable[[RunResult], None] | None = None,
     strengths: dict[str, float] | None = None,
+    jobs: int = 1,
 ) -> Comparison:
     """Trains the same MLP once per technique and repeat, and measures every run.
 
@@ -221,6 +222,8 @@ def compare(
             (the command line appends it to the output folder).
         strengths: `{technique: strength}` to run instead of the defaults
             (`TECHNIQUES[name].strength`); the report describes what ran.
+        jobs: worker processes (joblib) that train runs side by side; each gets
+            `cores // jobs` threads. The same seeds give the same runs as `jobs=1`.
 
     Returns:
         A `Comparison`; `keras_regkit.compare.write_report` turns it into
@@ -237,6 +240,7 @@ def compare(
     """
     _validate(techniques, epochs, batch_size, hidden_units, learning_rate, min_diff_weights, seed)
     repeats = check_int("repeats", repeats, 1)
+    jobs = check_int("jobs", jobs, 1)
     strengths = dict(strengths or {})
     for name, value in strengths.items():
         check_choice("strengths", name, [t for t, v in TECHNIQUES.items() if v.strength])
@@ -265,8 +269,25 @@ def compare(
     recipe, interrupted = None, False
     start = time.perf_counter()
     todo = [key for key in plan if key not in done]
+    train_kwargs = {
+        "epochs": epochs,
+        "batch_size": batch_size,
+        "hidden_units": hidden_units,
+        "learning_rate": learning_rate,
+    }
+    in_workers = jobs > 1 and len(todo) > 1
     try:
-        for index, (name, weight, r) in enumerate(todo):
+        if in_workers:
+            finished = _parallel(task_for_seed, todo, seed, strengths, train_kwargs, jobs)
+            for index, result in enumerate(finished):
+                results[result.key] = result
+                if on_run is not None:
+                    on_run(result)
+                if progress:
+                    shown = _shown(result.label, result.repeat, repeats)
+                    progress.start(index + 1, len(todo), shown, "")
+                    progress.done(result)
+        for index, (name, weight, r) in enumerate([] if in_workers else todo):
             run_seed = seed + r
             if run_seed not in tasks:
                 tasks.clear()  # one task in memory besides the first
@@ -278,13 +299,10 @@ def compare(
                 weight,
                 r,
                 run_seed,
-                epochs=epochs,
-                batch_size=batch_size,
-                hidden_units=hidden_units,
-                learning_rate=learning_rate,
                 progress=progress,
                 position=(index + 1, len(todo), repeats),
                 strength=strengths.get(name),
+                **train_kwargs,
             )
             recipe = recipe or run_recipe
             results[result.key] = result
@@ -347,7 +365,7 @@ def _train_one(
     callbacks = list(setup.callbacks)
     if progress:
         index, total, repeats = position
-        shown = label if repeats == 1 else f"{label} (repeat {repeat + 1}/{repeats})"
+        shown = _shown(label, repeat, repeats)
         progress.start(index, total, shown, technique.describe(setup.strength))
         callbacks.append(_EpochCallback(progress, epochs))
     fit_start = time.perf_counter()
@@ -368,6 +386,50 @@ def _train_one(
     )
     result.strength = setup.strength
     return result, setup.recipe
+
+
+def _shown(label: str, repeat: int, repeats: int) -> str:
+    return label if repeats == 1 else f"{label} (repeat {repeat + 1}/{repeats})"
+
+
+def _worker_run(task_for_seed, key, seed, strength, train_kwargs) -> RunResult:
+    """One run in a worker process (module level, so joblib can send it)."""
+    name, weight, repeat = key
+    task = task_for_seed(seed + repeat)
+    result, _ = _train_one(
+        task, name, weight, repeat, seed + repeat, strength=strength, **train_kwargs
+    )
+    return result
+
+
+def _parallel(task_for_seed, todo, seed, strengths, train_kwargs, jobs):
+    """Yields the runs of `todo` as `jobs` joblib worker processes finish them."""
+    import os
+
+    import joblib
+
+    threads = max(1, (os.cpu_count() or 1) // jobs)
+    # The workers inherit the environment: cap XLA's and TF's thread pools like BLAS/OpenMP's
+    # (joblib's inner_max_num_threads), so `jobs` workers do not oversubscribe the cores.
+    saved = {k: os.environ.get(k) for k in ("XLA_FLAGS", "TF_NUM_INTRAOP_THREADS")}
+    flags = f"--xla_cpu_multi_thread_eigen={'true' if threads > 1 else 'false'}"
+    os.environ["XLA_FLAGS"] = f"{saved['XLA_FLAGS'] or ''} {flags}".strip()
+    os.environ["TF_NUM_INTRAOP_THREADS"] = str(threads)
+    try:
+        with joblib.parallel_config(backend="loky", inner_max_num_threads=threads):
+            parallel = joblib.Parallel(n_jobs=jobs, return_as="generator_unordered")
+            yield from parallel(
+                joblib.delayed(_worker_run)(
+                    task_for_seed, key, seed, strengths.get(key[0]), train_kwargs
+                )
+                for key in todo
+            )
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
 
 
 def _min_diff_unavailable(task: TabularTask) -> str | None:

@@ -265,6 +265,7 @@ def test_min_diff_is_skipped_without_groups():
         ({"min_diff_weights": (1.0, -1.0)}, "`min_diff_weights`: expected a non-empty list"),
         ({"seed": None}, "`seed`: expected an int. Received: seed=None"),
         ({"repeats": 0}, "`repeats`: expected an int >= 1. Received: repeats=0"),
+        ({"jobs": 0}, "`jobs`: expected an int >= 1. Received: jobs=0"),
     ],
 )
 def test_compare_validates_arguments(kwargs, message):
@@ -309,3 +310,15 @@ def test_repeats_are_paired_and_each_equals_a_single_seed_run():
     assert [r.row() | {"seconds": 0} for r in resumed.runs] == [
         r.row() | {"seconds": 0} for r in result.runs
     ]
+
+
+def test_jobs_give_the_same_runs_as_one_process():
+    # A plain task (not a function of this test module): the workers need not import the tests.
+    task = _task(n=80)
+    kwargs = {"epochs": 1, "batch_size": 40, "hidden_units": (4,), "seed": 5, "repeats": 2}
+    one = compare(task, ["dropout"], jobs=1, **kwargs)
+    two = compare(task, ["dropout"], jobs=2, **kwargs)  # one run per worker process
+    assert [r.row() | {"seconds": 0} for r in two.runs] == [
+        r.row() | {"seconds": 0} for r in one.runs
+    ]
+    assert one.runs[0].val_loss != one.runs[1].val_loss
