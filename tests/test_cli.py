@@ -141,6 +141,11 @@ def test_compare_bundled_adult(tmp_path, capsys):
         (["--data", "{csv}", "--target", "color"], "must be binary (exactly two values)"),
         (["--data", "{csv}"], "--data needs --target COL"),
         (["--target", "label"], "--target applies to --data CSV"),
+        (["--drop", "age"], "--drop applies to --data CSV"),
+        (
+            ["--data", "{csv}", "--target", "label", "--drop", "nope"],
+            "--drop column 'nope' is not a feature column",
+        ),
         (["--sensitive", "age"], "the bundled Adult data has the sensitive columns"),
         (["--techniques", "none", "lasso"], "argument --techniques: unknown technique(s) lasso"),
         (["--techniques", ","], "argument --techniques: unknown technique(s) (none given)"),

@@ -101,6 +101,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "but the most frequent one)",
     )
     data.add_argument(
+        "--drop",
+        metavar="COL",
+        nargs="+",
+        default=[],
+        help="leave these columns of --data out of the features (a leak, an identifier)",
+    )
+    data.add_argument(
         "--max-train-rows",
         metavar="N",
         type=_positive_int,
@@ -238,6 +245,7 @@ def _configuration(args: argparse.Namespace, techniques: list[str]) -> dict:
             "sensitive",
             "sensitive_group",
             "max_train_rows",
+            "drop",
             "min_diff_weights",
             "epochs",
             "batch_size",
@@ -286,8 +294,8 @@ def _run(args: argparse.Namespace, argv: list[str] | None) -> int:
     try:
         techniques = _techniques(args.techniques)
         if args.data is None:
-            for option in ("target", "positive"):
-                if getattr(args, option) is not None:
+            for option in ("target", "positive", "drop"):
+                if getattr(args, option):
                     raise _UsageError(f"--{option} applies to --data CSV")
         elif args.target is None:
             raise _UsageError("--data needs --target COL, the binary target column")
@@ -312,6 +320,7 @@ def _run(args: argparse.Namespace, argv: list[str] | None) -> int:
                     sensitive_group=args.sensitive_group,
                     positive=args.positive,
                     seed=seed,
+                    drop=tuple(args.drop),
                 )
             if args.max_train_rows is not None:
                 task = task.limit_train_rows(args.max_train_rows, seed=seed)
@@ -342,6 +351,8 @@ def _run(args: argparse.Namespace, argv: list[str] | None) -> int:
         f"{len(techniques)} technique(s) {args.repeats} time(s) each (seeds {args.seed}.."
         f"{args.seed + args.repeats - 1}) for up to {args.epochs} epochs."
     )
+    for warning in task.warnings:
+        progress.message(f"warning: {warning}")
     for note in task.notes:
         progress.message(f"note: {note}")
     if args.resume:

@@ -60,6 +60,7 @@ class TabularTask:
     sensitive_group: str | None = None
     reference_group: str | None = None
     notes: tuple[str, ...] = ()
+    warnings: tuple[str, ...] = ()  # likely leakage: shown first on the console and in the report
 
     @property
     def n_features(self) -> int:
@@ -191,6 +192,7 @@ def load_csv_task(
     sensitive_group: str | None = None,
     positive: str | None = None,
     seed: int = 0,
+    drop: tuple[str, ...] = (),
 ) -> TabularTask:
     """Reads a CSV file into a `TabularTask`.
 
@@ -212,6 +214,15 @@ def load_csv_task(
     """
     frame = _read_csv(path)
     columns = [str(c) for c in frame.columns]
+    for column in drop:
+        if column not in columns or column in (target, sensitive):
+            raise DataError(
+                f"--drop column {column!r} is not a feature column of {path}; its columns are "
+                f"{_preview(columns)}."
+            )
+    if drop:
+        frame = frame.drop(columns=list(drop))
+        columns = [c for c in columns if c not in drop]
     for option, column in (("--target", target), ("--sensitive", sensitive)):
         if column is not None and column not in columns:
             raise DataError(
@@ -238,6 +249,7 @@ def load_csv_task(
     train, val = _stratified_split(rest, y[rest], len(rest) - n_val, seed, take="both")
 
     features = frame.drop(columns=[target])
+    warnings = _leakage_warnings(features, y, train)
     x, names, encode_notes = encode_features(features, train)
     notes.extend(encode_notes)
     if not names:
@@ -271,6 +283,7 @@ def load_csv_task(
         sensitive_group=group_name,
         reference_group=reference,
         notes=tuple(notes),
+        warnings=warnings,
     )
 
 
@@ -402,6 +415,53 @@ def encode_features(frame, train_rows: np.ndarray) -> tuple[np.ndarray, list[str
         elif kinds.get(name) == "categorical":
             names.extend(f"{name}={category}" for category in fitted.categories_[0])
     return x, names, notes
+
+
+LEAKAGE_AUC = 0.95
+
+
+def _leakage_warnings(features, y: np.ndarray, train_rows: np.ndarray) -> tuple[str, ...]:
+    """Names the columns that alone predict the target almost perfectly on the training rows.
+
+    A column's AUC on the training rows: of its values for a numeric column, of its
+    categories' training target rates for another; `max(auc, 1 - auc) >= LEAKAGE_AUC` (a copy
+    of the target scores 1) makes it a likely leak: an ID that encodes the outcome, or a
+    column recorded after it.
+    """
+    import pandas as pd
+    from sklearn.metrics import roc_auc_score
+
+    y_train = y[train_rows]
+    if len(np.unique(y_train)) < 2:
+        return ()
+    found = []
+    for column in features.columns:
+        series = features[column].iloc[train_rows]
+        if pd.api.types.is_numeric_dtype(series) and not pd.api.types.is_bool_dtype(series):
+            values = series.to_numpy(dtype="float64")
+            finite = np.isfinite(values)
+            if not finite.any():
+                continue
+            values = np.where(finite, values, np.median(values[finite]))
+        else:
+            keys = series.astype(object).where(series.notna(), "(missing)").astype(str).to_numpy()
+            rates = {k: y_train[keys == k].mean() for k in set(keys.tolist())}
+            if len(rates) > MAX_CATEGORIES or len(rates) > len(keys) / 2:
+                continue  # an identifier-like column: its per-value rates mean nothing
+            values = np.array([rates[k] for k in keys])
+        auc = roc_auc_score(y_train, values)
+        auc = max(auc, 1 - auc)
+        if auc >= LEAKAGE_AUC:
+            found.append((str(column), auc))
+    if not found:
+        return ()
+    names = ", ".join(f"{name!r} (AUC {auc:.3f})" for name, auc in found)
+    drop = " ".join(name for name, _ in found)
+    return (
+        f"likely leakage: {names} alone predict the target on the training rows almost "
+        f"perfectly (AUC >= {LEAKAGE_AUC}); if it is recorded after the outcome or copies it, "
+        f"rerun with --drop {drop}",
+    )
 
 
 def _stratified_split(rows, y, n_first: int, seed: int, take: str = "train"):

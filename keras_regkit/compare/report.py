@@ -465,6 +465,8 @@ def _markdown(comparison: Comparison, plots: list[str], plot_note, command) -> s
     runs = comparison.runs
     n_train, n_val, n_test = len(task.y_train), len(task.y_val), len(task.y_test)
     lines = ["# keras-regkit compare", ""]
+    for warning in task.warnings:
+        lines += [f"**Warning: {warning}.**", ""]
     if comparison.interrupted:
         lines += [
             f"**Interrupted: {len(runs)} of {comparison.planned} runs finished.** This report "

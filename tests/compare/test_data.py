@@ -222,3 +222,23 @@ def test_load_adult_task():
     assert len(small.y_train) == 300 and len(small.groups_train) == 300
     assert abs(small.y_train.mean() - task.y_train.mean()) < 0.01  # stratified
     assert small.notes[-1] == f"training rows limited to 300 of {len(task.y_train):,}"
+
+
+def test_leaking_columns_are_named_with_the_drop_line(tmp_path):
+    frame = _frame()
+    rng = np.random.default_rng(1)
+    frame["copy"] = frame["label"]  # a copy of the target
+    frame["after"] = (frame["label"] == "yes") * 3.0 + rng.normal(0, 0.1, len(frame))
+    path = _csv(tmp_path, frame)
+    task = load_csv_task(path, target="label", sensitive="group", seed=0)
+    [warning] = task.warnings
+    assert warning.startswith("likely leakage: 'copy' (AUC 1.000), 'after' (AUC 1.000) alone")
+    assert warning.endswith("rerun with --drop copy after")
+    assert "'age'" not in warning and "'color'" not in warning
+    clean = load_csv_task(path, target="label", sensitive="group", seed=0, drop=("copy", "after"))
+    assert clean.warnings == () and not any(
+        n.startswith(("copy", "after")) for n in clean.feature_names
+    )
+    assert load_csv_task(_csv(tmp_path, _frame(), "plain.csv"), target="label").warnings == ()
+    with pytest.raises(DataError, match="--drop column 'label' is not a feature column"):
+        load_csv_task(path, target="label", drop=("label",))
