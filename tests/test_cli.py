@@ -1,7 +1,13 @@
+import argparse
+import contextlib
 import csv
+import io
+import json
 import os
+import signal
 import subprocess
 import sys
+import time
 
 import numpy as np
 import pandas as pd
@@ -10,6 +16,8 @@ import pytest
 from keras_regkit import cli
 from keras_regkit.compare import TECHNIQUES
 from keras_regkit.version import __version__
+
+pytestmark = pytest.mark.one_backend  # the compare engine is backend-independent
 
 
 def _run(argv):
@@ -48,53 +56,54 @@ def test_help_and_version(capsys):
     assert capsys.readouterr().out.strip() == f"keras-regkit {__version__}"
     assert _run(["compare", "--help"]) == 0
     text = " ".join(capsys.readouterr().out.split())
-    assert "Exit status: 0 on success, 2 for bad arguments or unusable data." in text
+    assert (
+        "Exit status: 0 on success, 2 for bad arguments or unusable data, 130 when interrupted."
+    ) in text
     assert all(name in text for name in TECHNIQUES)
 
 
-def test_compare_csv_writes_outputs_and_is_deterministic(csv_path, tmp_path, capsys):
-    argv = [
-        "compare",
-        "--data",
-        csv_path,
-        "--target",
-        "label",
-        "--sensitive",
-        "group",
-        "--techniques",
-        "none,min_diff",
-        "--min-diff-weights",
-        "1",
-        "--epochs",
-        "1",
-        "--batch-size",
-        "32",
-        "--hidden-units",
-        "8",
-        "--seed",
-        "3",
-    ]
-    assert _run([*argv, "--out", str(tmp_path / "a")]) == 0
-    captured = capsys.readouterr()
-    assert _run([*argv, "--out", str(tmp_path / "b")]) == 0
+def _csv_argv(csv_path):
+    argv = ["compare", "--data", csv_path, "--target", "label", "--sensitive", "group"]
+    argv += ["--techniques", "none,min_diff", "--min-diff-weights", "1", "--epochs", "1"]
+    return [*argv, "--batch-size", "32", "--hidden-units", "8", "--seed", "3", "--repeats", "2"]
+
+
+@pytest.fixture(scope="module")
+def csv_run(csv_path, tmp_path_factory):
+    """One uninterrupted comparison (4 runs), shared: `(out folder, stdout, stderr)`."""
+    out = tmp_path_factory.mktemp("csv_run") / "a"
+    stdout, stderr = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(stdout), contextlib.redirect_stderr(stderr):
+        assert _run([*_csv_argv(csv_path), "--out", str(out)]) == 0
+    return out, stdout.getvalue(), stderr.getvalue()
+
+
+def test_compare_csv_writes_every_output(csv_run):
+    out, stdout, stderr = csv_run
+    tmp_path = out.parent
+    captured = argparse.Namespace(out=stdout, err=stderr)
     assert sorted(os.listdir(tmp_path / "a")) == [
+        "config.json",
+        "differences.csv",
         "fairness_frontier.png",
         "learning_curves.png",
         "report.md",
         "results.csv",
+        "runs.jsonl",
+        "summary.csv",
     ]
     # The table on stdout, progress on stderr.
     assert "MinDiff w=1" in captured.out and "Wrote report.md, results.csv" in captured.out
-    assert "[1/2] None: 1 epochs in" in captured.err
+    assert "[1/4] None (repeat 1/2): 1 epochs in" in captured.err
+    assert "Paired differences from None" in captured.out
     assert "sensitive `group`: b vs a" in captured.err
 
-    first, second = _read(tmp_path / "a" / "results.csv"), _read(tmp_path / "b" / "results.csv")
-    assert [row["technique"] for row in first] == ["none", "min_diff"]
-    assert [row["min_diff_weight"] for row in first] == ["", "1.000000"]
-    for a, b in zip(first, second, strict=True):
-        a.pop("seconds"), b.pop("seconds")
-        assert a == b  # the same seed gives the same results
-        assert 0 <= float(a["test_auc"]) <= 1 and float(a["dp_gap"]) >= 0
+    first = _read(tmp_path / "a" / "results.csv")
+    assert [row["technique"] for row in first] == ["none", "min_diff"] * 2
+    assert [row["min_diff_weight"] for row in first] == ["", "1.000000"] * 2
+    assert [(row["repeat"], row["seed"]) for row in first] == [("0", "3")] * 2 + [("1", "4")] * 2
+    for row in first:
+        assert 0 <= float(row["test_auc"]) <= 1 and float(row["dp_gap"]) >= 0
 
     report = (tmp_path / "a" / "report.md").read_text()
     assert "| Technique | Epochs | Train loss | Val loss | Gap |" in report
@@ -105,7 +114,7 @@ def test_compare_csv_writes_outputs_and_is_deterministic(csv_path, tmp_path, cap
 def test_compare_bundled_adult(tmp_path, capsys):
     out = tmp_path / "adult"
     argv = ["compare", "--techniques", "none", "--epochs", "1", "--max-train-rows", "256"]
-    argv += ["--batch-size", "32"]
+    argv += ["--batch-size", "32", "--repeats", "1"]
     assert _run([*argv, "--out", str(out)]) == 0
     err = capsys.readouterr().err
     assert "Loading the bundled UCI Adult data" in err
@@ -132,9 +141,24 @@ def test_compare_bundled_adult(tmp_path, capsys):
         (["--data", "{csv}", "--target", "color"], "must be binary (exactly two values)"),
         (["--data", "{csv}"], "--data needs --target COL"),
         (["--target", "label"], "--target applies to --data CSV"),
+        (["--drop", "age"], "--drop applies to --data CSV"),
+        (
+            ["--data", "{csv}", "--target", "label", "--drop", "nope"],
+            "--drop column 'nope' is not a feature column",
+        ),
         (["--sensitive", "age"], "the bundled Adult data has the sensitive columns"),
-        (["--techniques", "none", "lasso"], "unknown technique(s) lasso"),
+        (["--techniques", "none", "lasso"], "argument --techniques: unknown technique(s) lasso"),
+        (["--techniques", ","], "argument --techniques: unknown technique(s) (none given)"),
+        (["--seed", "-1"], "argument --seed: expected a non-negative int, received '-1'"),
+        (["--seed", "x"], "argument --seed: expected a non-negative int, received 'x'"),
+        (["--max-train-rows", "1"], "--max-train-rows 1: too few rows for a stratified subset"),
+        (["--hidden-units", "8", "0"], "argument --hidden-units: expected a positive int"),
+        (["--batch-size", "2.5"], "argument --batch-size: expected a positive int"),
+        (["--min-diff-weights", "nan"], "argument --min-diff-weights: expected a positive"),
         (["--epochs", "0"], "argument --epochs: expected a positive int, received '0'"),
+        (["--repeats", "0"], "argument --repeats: expected a positive int, received '0'"),
+        (["--jobs", "0"], "argument --jobs: expected a positive int, received '0'"),
+        (["--resume", "--overwrite"], "argument --overwrite: not allowed with argument --resume"),
         (["--min-diff-weights", "-1"], "expected a positive number, received '-1'"),
     ],
 )
@@ -183,3 +207,83 @@ def test_console_script_exit_status(tmp_path):
     )
     assert result.returncode == 2
     assert "keras-regkit compare: error: cannot read" in result.stderr
+
+
+def _metrics(path):
+    """results.csv without the timing column: what must match between two runs."""
+    rows = _read(path)
+    for row in rows:
+        row.pop("seconds")
+    return rows
+
+
+def _lines(path):
+    return path.read_text().count("\n") if path.exists() else 0
+
+
+def _start_and_stop(argv, out, stop_after, sig):
+    """Starts `keras-regkit compare ARGV` in a subprocess; sends `sig` after `stop_after` runs."""
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
+    process = subprocess.Popen(
+        [sys.executable, "-m", "keras_regkit.cli", *argv],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
+    deadline = time.monotonic() + 120
+    while _lines(out / "runs.jsonl") < stop_after and process.poll() is None:
+        assert time.monotonic() < deadline, "no run finished in time"
+        time.sleep(0.02)
+    process.send_signal(sig)
+    stdout, stderr = process.communicate(timeout=120)
+    return process.returncode, stdout, stderr
+
+
+def test_interrupted_runs_are_kept_and_resume_gives_the_same_table(
+    csv_path, csv_run, tmp_path, capsys
+):
+    argv = _csv_argv(csv_path)  # 4 runs
+    out = tmp_path / "stopped"
+    code, stdout, stderr = _start_and_stop([*argv, "--out", str(out)], out, 1, signal.SIGINT)
+    assert code == 130, stderr
+    assert "Traceback" not in stderr and stdout == ""
+    last = stderr.strip().splitlines()[-1]
+    assert last.startswith("keras-regkit compare: interrupted after ") and "--resume" in last
+    kept = _lines(out / "runs.jsonl")
+    assert 1 <= kept < 4
+    assert f"interrupted after {kept} of 4 runs" in last
+    assert f"**Interrupted: {kept} of 4 runs finished.**" in (out / "report.md").read_text()
+    assert len(_read(out / "results.csv")) == kept  # the partial report has every kept run
+
+    # What SIGKILL in the middle of an append leaves: a torn last line, skipped on resume.
+    with open(out / "runs.jsonl", "a") as file:
+        file.write('{"technique": "none", "lab')
+    killed = kept
+
+    # Without --resume or --overwrite the folder is refused, with --resume it is finished.
+    assert cli.main([*argv, "--out", str(out)]) == 2
+    assert "holds another comparison" in capsys.readouterr().err
+    assert cli.main([*argv, "--out", str(out), "--resume"]) == 0
+    err = capsys.readouterr().err
+    assert f"Resuming {out}: {killed} finished run(s) kept, 1 unreadable line(s)" in err
+    assert len(_read(out / "results.csv")) == 4
+    straight_out = csv_run[0]  # the same comparison, uninterrupted
+    assert _metrics(out / "results.csv") == _metrics(straight_out / "results.csv")
+    summary = (out / "summary.csv").read_text().splitlines()
+    straight = (straight_out / "summary.csv").read_text().splitlines()
+    columns = summary[0].split(",")
+    keep = [i for i, c in enumerate(columns) if not c.startswith("seconds")]
+    assert [[r.split(",")[i] for i in keep] for r in summary] == [
+        [r.split(",")[i] for i in keep] for r in straight
+    ]
+
+    # --resume refuses a folder from another configuration, naming what differs.
+    other = [*argv, "--out", str(out), "--resume"]
+    assert other[argv.index("--epochs") + 1] == "1"
+    other[argv.index("--epochs") + 1] = "5"
+    assert cli.main(other) == 2
+    err = capsys.readouterr().err
+    assert "come from a different configuration (epochs: 1 there, 5 here)" in err
+    config = json.loads((out / "config.json").read_text())
+    assert config["arguments"]["epochs"] == 1 and config["backend"] == "jax"

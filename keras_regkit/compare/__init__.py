@@ -25,7 +25,15 @@ from keras_regkit.compare.engine import (
     log_loss,
     roc_auc,
 )
-from keras_regkit.compare.report import format_table, write_csv, write_report
+from keras_regkit.compare.report import (
+    format_differences,
+    format_table,
+    highlights,
+    summarize,
+    write_csv,
+    write_report,
+)
+from keras_regkit.compare.stats import Interval, paired_difference, t_interval
 from keras_regkit.compare.techniques import (
     DEFAULT_MIN_DIFF_WEIGHTS,
     DEFAULT_TECHNIQUES,
@@ -39,17 +47,23 @@ __all__ = [
     "DEFAULT_MIN_DIFF_WEIGHTS",
     "DEFAULT_TECHNIQUES",
     "DataError",
+    "Interval",
     "RunResult",
     "TECHNIQUES",
     "TabularTask",
     "Technique",
     "compare",
+    "format_differences",
     "format_table",
     "group_rule",
+    "highlights",
     "load_adult_task",
     "load_csv_task",
     "log_loss",
+    "paired_difference",
     "roc_auc",
+    "summarize",
+    "t_interval",
     "write_csv",
     "write_report",
 ]

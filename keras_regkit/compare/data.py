@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import functools
 from collections import Counter
 from pathlib import Path
 
@@ -59,6 +60,7 @@ class TabularTask:
     sensitive_group: str | None = None
     reference_group: str | None = None
     notes: tuple[str, ...] = ()
+    warnings: tuple[str, ...] = ()  # likely leakage: shown first on the console and in the report
 
     @property
     def n_features(self) -> int:
@@ -68,8 +70,14 @@ class TabularTask:
         """The task with a random, stratified subset of at most `max_rows` training rows."""
         if max_rows >= len(self.y_train):
             return self
-        rng = np.random.default_rng(seed)
-        keep = np.sort(_stratified_take(self.y_train, max_rows / len(self.y_train), rng))
+        rows = np.arange(len(self.y_train))
+        try:
+            keep = np.sort(_stratified_split(rows, self.y_train, max_rows, seed))
+        except DataError:
+            raise DataError(
+                f"--max-train-rows {max_rows}: too few rows for a stratified subset (it needs "
+                "at least one row of each class)."
+            ) from None
         groups = None if self.groups_train is None else self.groups_train[keep]
         note = f"training rows limited to {len(keep):,} of {len(self.y_train):,}"
         return dataclasses.replace(
@@ -135,17 +143,16 @@ def load_adult_task(
     and 20% validation rows; Adult's test file is the test split. The label is
     income > 50K. `sensitive` is `"sex"` or `"race"` (see `group_rule`).
     """
-    from keras_regkit.datasets import load_adult
-
     if sensitive not in ("sex", "race"):
         raise DataError(
             f"the bundled Adult data has the sensitive columns 'sex' and 'race'; received "
             f"--sensitive {sensitive!r}. Pass --data CSV for other data."
         )
-    train, test = load_adult()
-    rng = np.random.default_rng(seed)
+    train, test = _load_adult()
+    rows = np.arange(len(train.y))
     val = np.zeros(len(train.y), dtype=bool)
-    val[_stratified_take(train.y, ADULT_VALIDATION_FRACTION, rng)] = True
+    n_val = int(round(ADULT_VALIDATION_FRACTION * len(rows)))
+    val[_stratified_split(rows, train.y, len(rows) - n_val, seed, take="test")] = True
     values = np.concatenate([train.sensitive[sensitive], test.sensitive[sensitive]])
     groups, group_name, reference = group_rule(values, sensitive_group)
     groups_train, groups_test = groups[: len(train.y)], groups[len(train.y) :]
@@ -170,6 +177,14 @@ def load_adult_task(
     )
 
 
+@functools.lru_cache(maxsize=1)
+def _load_adult():
+    # One parse per process: every repeat re-splits the same rows (the arrays are only read).
+    from keras_regkit.datasets import load_adult
+
+    return load_adult()
+
+
 def load_csv_task(
     path: str | Path,
     target: str,
@@ -177,6 +192,7 @@ def load_csv_task(
     sensitive_group: str | None = None,
     positive: str | None = None,
     seed: int = 0,
+    drop: tuple[str, ...] = (),
 ) -> TabularTask:
     """Reads a CSV file into a `TabularTask`.
 
@@ -184,14 +200,12 @@ def load_csv_task(
       values; `positive` (or else 1, True, or the larger of the two in sorted
       order, e.g. "yes" over "no" and ">50K" over "<=50K") is encoded as 1.
     - The rows are split 60/20/20 into training, validation and test rows,
-      stratified by the target and shuffled by `seed`.
+      stratified by the target and shuffled by `seed` (scikit-learn's
+      `train_test_split`).
     - Every other column is a feature (the sensitive column included, as in
-      `keras_regkit.datasets.load_adult`). Numeric columns are standardized
-      with the training split's mean and standard deviation, missing values
-      becoming the mean (0). Other columns are one-hot encoded with the
-      categories of the training split (missing values are a category
-      "(missing)"; unseen categories encode as zeros); a column with more than
-      `MAX_CATEGORIES` categories is dropped with a note.
+      `keras_regkit.datasets.load_adult`), encoded by `encode_features` with
+      the training split's statistics: numeric columns standardized (missing
+      and inf values becoming the mean, 0), others one-hot encoded.
     - The sensitive column's groups follow `group_rule`.
 
     Raises:
@@ -200,6 +214,15 @@ def load_csv_task(
     """
     frame = _read_csv(path)
     columns = [str(c) for c in frame.columns]
+    for column in drop:
+        if column not in columns or column in (target, sensitive):
+            raise DataError(
+                f"--drop column {column!r} is not a feature column of {path}; its columns are "
+                f"{_preview(columns)}."
+            )
+    if drop:
+        frame = frame.drop(columns=list(drop))
+        columns = [c for c in columns if c not in drop]
     for option, column in (("--target", target), ("--sensitive", sensitive)):
         if column is not None and column not in columns:
             raise DataError(
@@ -219,25 +242,18 @@ def load_csv_task(
                 f"split needs at least {MIN_ROWS_PER_CLASS} rows of each class."
             )
 
-    rng = np.random.default_rng(seed)
-    test = _stratified_take(y, SPLIT_FRACTIONS[2], rng)
-    rest = np.setdiff1d(np.arange(len(y)), test)
-    val = rest[_stratified_take(y[rest], SPLIT_FRACTIONS[1] / (1 - SPLIT_FRACTIONS[2]), rng)]
-    train = np.setdiff1d(rest, val)
-    train, val, test = (rng.permutation(part) for part in (train, val, test))
+    rows = np.arange(len(y))
+    n_test = int(round(SPLIT_FRACTIONS[2] * len(y)))
+    n_val = int(round(SPLIT_FRACTIONS[1] * len(y)))
+    rest, test = _stratified_split(rows, y, len(y) - n_test, seed, take="both")
+    train, val = _stratified_split(rest, y[rest], len(rest) - n_val, seed, take="both")
 
     features = frame.drop(columns=[target])
-    blocks, names = [], []
-    for column in features.columns:
-        encoded, column_names, note = _encode_column(features[column], str(column), train)
-        if note:
-            notes.append(note)
-        if encoded is not None:
-            blocks.append(encoded)
-            names.extend(column_names)
-    if not blocks:
+    warnings = _leakage_warnings(features, y, train)
+    x, names, encode_notes = encode_features(features, train)
+    notes.extend(encode_notes)
+    if not names:
         raise DataError(f"{path} has no usable feature columns besides the target {target!r}.")
-    x = np.concatenate(blocks, axis=1).astype("float32")
 
     groups = group_name = reference = None
     if sensitive is not None:
@@ -267,6 +283,7 @@ def load_csv_task(
         sensitive_group=group_name,
         reference_group=reference,
         notes=tuple(notes),
+        warnings=warnings,
     )
 
 
@@ -327,40 +344,140 @@ def _binary_target(series, target: str, positive: str | None) -> tuple[np.ndarra
     return (values == positive_value).astype("float32"), str(positive_value)
 
 
-def _encode_column(series, name: str, train_rows: np.ndarray):
+def encode_features(frame, train_rows: np.ndarray) -> tuple[np.ndarray, list[str], list[str]]:
+    """Encodes every column of `frame` with statistics of the rows `train_rows`.
+
+    A scikit-learn `ColumnTransformer`, one transformer per column so the features keep the
+    columns' order: numeric columns through `StandardScaler` (fit on the finite training
+    values) and then 0 for a missing value (the training mean); inf counts as missing, with a
+    note. Other columns through `OneHotEncoder` with the training categories (missing values
+    are a category "(missing)"; unseen categories encode as zeros). A column with more than
+    `MAX_CATEGORIES` categories, or without a numeric training value, is dropped with a note.
+
+    Returns:
+        `(x, feature_names, notes)`, `x` float32 of shape `(len(frame), len(feature_names))`.
+    """
     import pandas as pd
+    from sklearn.compose import ColumnTransformer
+    from sklearn.impute import SimpleImputer
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
-    if pd.api.types.is_numeric_dtype(series) and not pd.api.types.is_bool_dtype(series):
-        values = series.to_numpy(dtype="float64")
-        train_values = values[train_rows]
-        train_values = train_values[np.isfinite(train_values)]
-        if len(train_values) == 0:
-            return None, [], f"dropped column {name!r}: no numeric value in the training rows"
-        mean, std = train_values.mean(), train_values.std()
-        std = std if std > 0 else 1.0
-        values = np.where(np.isfinite(values), values, mean)
-        return ((values - mean) / std)[:, None], [name], None
-    values = series.astype(object).where(series.notna(), "(missing)").astype(str).to_numpy()
-    categories = sorted(set(values[train_rows].tolist()))
-    if len(categories) > MAX_CATEGORIES:
-        return (
-            None,
-            [],
-            f"dropped column {name!r}: {len(categories):,} categories (more than "
-            f"{MAX_CATEGORIES}) would each become a one-hot feature",
+    notes, transformers, kinds = [], [], {}
+    columns = {}
+    for column in frame.columns:
+        series, name = frame[column], str(column)
+        if pd.api.types.is_numeric_dtype(series) and not pd.api.types.is_bool_dtype(series):
+            values = series.to_numpy(dtype="float64")
+            infinite = np.isinf(values)
+            if infinite.any():
+                count = int(infinite.sum())
+                notes.append(f"column {name!r}: {count:,} inf cell(s) treated as missing")
+                values = np.where(infinite, np.nan, values)
+            if not np.isfinite(values[train_rows]).any():
+                notes.append(f"dropped column {name!r}: no numeric value in the training rows")
+                continue
+            columns[name] = values
+            kinds[name] = "numeric"
+            transformers.append(
+                (
+                    name,
+                    make_pipeline(
+                        StandardScaler(),
+                        SimpleImputer(strategy="constant", fill_value=0.0),
+                    ),
+                    [name],
+                )
+            )
+            continue
+        values = series.astype(object).where(series.notna(), "(missing)").astype(str).to_numpy()
+        n_categories = len(set(values[train_rows].tolist()))
+        if n_categories > MAX_CATEGORIES:
+            notes.append(
+                f"dropped column {name!r}: {n_categories:,} categories (more than "
+                f"{MAX_CATEGORIES}) would each become a one-hot feature"
+            )
+            continue
+        columns[name] = values
+        kinds[name] = "categorical"
+        encoder = OneHotEncoder(handle_unknown="ignore", sparse_output=False, dtype="float32")
+        transformers.append((name, encoder, [name]))
+    if not transformers:
+        return np.zeros((len(frame), 0), "float32"), [], notes
+    table = pd.DataFrame(columns)
+    encoder = ColumnTransformer(transformers, sparse_threshold=0.0)
+    encoder.fit(table.iloc[train_rows])
+    x = np.asarray(encoder.transform(table), dtype="float32")
+    names = []
+    for name, fitted, _ in encoder.transformers_:
+        if kinds.get(name) == "numeric":
+            names.append(name)
+        elif kinds.get(name) == "categorical":
+            names.extend(f"{name}={category}" for category in fitted.categories_[0])
+    return x, names, notes
+
+
+LEAKAGE_AUC = 0.95
+
+
+def _leakage_warnings(features, y: np.ndarray, train_rows: np.ndarray) -> tuple[str, ...]:
+    """Names the columns that alone predict the target almost perfectly on the training rows.
+
+    A column's AUC on the training rows: of its values for a numeric column, of its
+    categories' training target rates for another; `max(auc, 1 - auc) >= LEAKAGE_AUC` (a copy
+    of the target scores 1) makes it a likely leak: an ID that encodes the outcome, or a
+    column recorded after it.
+    """
+    import pandas as pd
+    from sklearn.metrics import roc_auc_score
+
+    y_train = y[train_rows]
+    if len(np.unique(y_train)) < 2:
+        return ()
+    found = []
+    for column in features.columns:
+        series = features[column].iloc[train_rows]
+        if pd.api.types.is_numeric_dtype(series) and not pd.api.types.is_bool_dtype(series):
+            values = series.to_numpy(dtype="float64")
+            finite = np.isfinite(values)
+            if not finite.any():
+                continue
+            values = np.where(finite, values, np.median(values[finite]))
+        else:
+            keys = series.astype(object).where(series.notna(), "(missing)").astype(str).to_numpy()
+            rates = {k: y_train[keys == k].mean() for k in set(keys.tolist())}
+            if len(rates) > MAX_CATEGORIES or len(rates) > len(keys) / 2:
+                continue  # an identifier-like column: its per-value rates mean nothing
+            values = np.array([rates[k] for k in keys])
+        auc = roc_auc_score(y_train, values)
+        auc = max(auc, 1 - auc)
+        if auc >= LEAKAGE_AUC:
+            found.append((str(column), auc))
+    if not found:
+        return ()
+    names = ", ".join(f"{name!r} (AUC {auc:.3f})" for name, auc in found)
+    drop = " ".join(name for name, _ in found)
+    return (
+        f"likely leakage: {names} alone predict the target on the training rows almost "
+        f"perfectly (AUC >= {LEAKAGE_AUC}); if it is recorded after the outcome or copies it, "
+        f"rerun with --drop {drop}",
+    )
+
+
+def _stratified_split(rows, y, n_first: int, seed: int, take: str = "train"):
+    """A stratified, shuffled split of `rows` (scikit-learn's `train_test_split`).
+
+    Returns the first part (`n_first` rows), the second (`take="test"`) or both.
+    """
+    from sklearn.model_selection import train_test_split
+
+    try:
+        first, second = train_test_split(
+            rows, train_size=int(n_first), stratify=y, random_state=seed, shuffle=True
         )
-    one_hot = values[:, None] == np.asarray(categories, dtype=object)[None, :]
-    return one_hot, [f"{name}={c}" for c in categories], None
-
-
-def _stratified_take(y: np.ndarray, fraction: float, rng: np.random.Generator) -> np.ndarray:
-    """Indices of a random `fraction` of each class of `y` (at least one per class)."""
-    taken = []
-    for label in np.unique(y):
-        rows = np.flatnonzero(y == label)
-        count = min(len(rows) - 1, max(1, int(round(fraction * len(rows)))))
-        taken.append(rng.permutation(rows)[:count])
-    return np.sort(np.concatenate(taken))
+    except ValueError as error:
+        raise DataError(f"cannot split the rows by class: {error}") from None
+    return {"train": first, "test": second, "both": (first, second)}[take]
 
 
 def _preview(values, limit: int = 10) -> str:

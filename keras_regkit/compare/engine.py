@@ -7,13 +7,14 @@ import math
 import platform
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, TextIO
 
 import keras
 import numpy as np
 
 from keras_regkit import fairness, recipes
+from keras_regkit._validation import check_choice, check_float, check_int
 from keras_regkit.compare import techniques as techniques_module
 from keras_regkit.compare.data import TabularTask
 from keras_regkit.compare.techniques import (
@@ -30,6 +31,7 @@ DEFAULT_EPOCHS = 20
 DEFAULT_BATCH_SIZE = 256
 DEFAULT_HIDDEN_UNITS = (128, 64, 32)
 DEFAULT_LEARNING_RATE = 1e-3
+DEFAULT_REPEATS = 5
 # The validation loss without penalties (a compiled metric), which early stopping monitors.
 VAL_METRIC = "val_binary_crossentropy"
 
@@ -48,6 +50,8 @@ class RunResult:
     technique: str
     label: str
     min_diff_weight: float | None
+    repeat: int
+    seed: int
     epochs: int
     train_loss: float
     val_loss: float
@@ -60,12 +64,27 @@ class RunResult:
     sparsity: float
     seconds: float
     history: dict[str, list[float]] = dataclasses.field(repr=False)
+    strength: float | None = None  # the strength that ran (MinDiff: the loss weight)
+
+    @property
+    def key(self) -> tuple[str, float | None, int]:
+        """What identifies the run in a comparison: technique, MinDiff weight and repeat."""
+        return self.technique, self.min_diff_weight, self.repeat
 
     def row(self) -> dict[str, Any]:
         """The result as a flat dict (the columns of results.csv)."""
         row = dataclasses.asdict(self)
         del row["history"]
         return row
+
+    def to_dict(self) -> dict[str, Any]:
+        """Everything, history included (a JSON-ready dict; `from_dict` reads it back)."""
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any]) -> RunResult:
+        names = {field.name for field in dataclasses.fields(cls)}
+        return cls(**{k: v for k, v in values.items() if k in names})
 
 
 @dataclasses.dataclass
@@ -84,6 +103,9 @@ class Comparison:
     backend: str
     total_seconds: float
     notes: list[str]
+    repeats: int = 1
+    planned: int = 0  # runs planned; more than len(runs) when interrupted
+    interrupted: bool = False
 
     def environment(self) -> str:
         return (
@@ -122,6 +144,12 @@ class ConsoleProgress:
             self.stream.write(f"\033[2K{self._prefix}: epoch {epoch + 1}/{epochs}{val}\r")
             self.stream.flush()
 
+    def interrupted(self, text: str) -> None:
+        """Ends a live line, then prints `text`."""
+        if self.live:
+            self.stream.write("\033[2K\r")
+        self.message(text)
+
     def done(self, result: RunResult) -> None:
         clear = "\033[2K" if self.live else ""
         fairness_text = "" if math.isnan(result.fpr_gap) else f", FPR gap {result.fpr_gap:.3f}"
@@ -143,7 +171,7 @@ class _EpochCallback(keras.callbacks.Callback):
 
 
 def compare(
-    task: TabularTask,
+    task: TabularTask | Callable[[int], TabularTask],
     techniques: Sequence[str] = DEFAULT_TECHNIQUES,
     *,
     epochs: int = DEFAULT_EPOCHS,
@@ -152,98 +180,144 @@ def compare(
     learning_rate: float = DEFAULT_LEARNING_RATE,
     min_diff_weights: Sequence[float] = DEFAULT_MIN_DIFF_WEIGHTS,
     seed: int = 0,
+    repeats: int = DEFAULT_REPEATS,
     progress: ConsoleProgress | None = None,
+    completed: Sequence[RunResult] = (),
+    on_run: Callable[[RunResult], None] | None = None,
+    strengths: dict[str, float] | None = None,
+    jobs: int = 1,
 ) -> Comparison:
-    """Trains the same MLP once per technique and measures every run.
+    """Trains the same MLP once per technique and repeat, and measures every run.
 
     The base model is an MLP (`hidden_units`, ReLU, sigmoid output) trained
-    with Adam and binary cross-entropy for `epochs` epochs. Every run starts
-    from the same initial weights, and the whole comparison is deterministic
-    for a given `seed` and backend. `"min_diff"` runs once per weight in
-    `min_diff_weights`; it needs the task's sensitive groups.
+    with Adam and binary cross-entropy for `epochs` epochs. Repeat `r` of
+    every technique uses the seed `seed + r` for the initial weights, the data
+    order and the random layers (and, when `task` is a function of the seed,
+    the data split), so the runs of one repeat are paired across techniques:
+    within a repeat every technique starts from the same initial weights. The
+    whole comparison is deterministic for a given `seed` and backend, and
+    `repeats=1` is the single-seed comparison. `"min_diff"` runs once per
+    weight in `min_diff_weights`; it needs the task's sensitive groups.
+
+    Ctrl-C (KeyboardInterrupt) stops after the runs that finished: the
+    returned comparison has `interrupted=True`.
 
     Args:
-        task: a `TabularTask` (`load_adult_task()` or `load_csv_task(...)`).
+        task: a `TabularTask` (`load_adult_task()` or `load_csv_task(...)`),
+            or a function `seed -> TabularTask`, called once per repeat, whose
+            split then varies with the repeat.
         techniques: names from `TECHNIQUES`, run in this order.
         epochs: maximum epochs per run.
         batch_size: examples per training batch.
         hidden_units: widths of the hidden layers.
         learning_rate: Adam's learning rate.
         min_diff_weights: the MinDiff loss weights to run.
-        seed: seed of the initial weights, the data order and the random layers.
+        seed: the seed of repeat 0.
+        repeats: how many times each technique is trained, with seeds
+            `seed, seed + 1, ...`.
         progress: a `ConsoleProgress`, or None for silence.
+        completed: runs already done (from an earlier, interrupted
+            comparison); they are kept and not trained again.
+        on_run: called with every new `RunResult` as soon as it is measured
+            (the command line appends it to the output folder).
+        strengths: `{technique: strength}` to run instead of the defaults
+            (`TECHNIQUES[name].strength`); the report describes what ran.
+        jobs: worker processes (joblib) that train runs side by side; each gets
+            `cores // jobs` threads. The same seeds give the same runs as `jobs=1`.
 
     Returns:
         A `Comparison`; `keras_regkit.compare.write_report` turns it into
-        report.md, results.csv and plots.
+        report.md, results.csv, summary.csv and plots.
 
     Example:
 
     ```python
     from keras_regkit.compare import compare, format_table, load_adult_task
 
-    task = load_adult_task(seed=0)
-    result = compare(task, ["none", "dropout", "min_diff"], epochs=5)
+    result = compare(load_adult_task, ["none", "dropout", "min_diff"], epochs=5, repeats=3)
     print(format_table(result))
     ```
     """
     _validate(techniques, epochs, batch_size, hidden_units, learning_rate, min_diff_weights, seed)
+    repeats = check_int("repeats", repeats, 1)
+    jobs = check_int("jobs", jobs, 1)
+    strengths = dict(strengths or {})
+    for name, value in strengths.items():
+        check_choice("strengths", name, [t for t, v in TECHNIQUES.items() if v.strength])
+        check_float(f"strengths[{name!r}]", value, 0, min_inclusive=False)
     hidden_units = tuple(hidden_units)
-    notes = list(task.notes)
-    plan: list[tuple[str, float | None]] = []
+    task_for_seed = task if callable(task) else (lambda _seed: task)
+    tasks = {seed: task_for_seed(seed)}
+    first_task = tasks[seed]
+    notes = list(first_task.notes)
+    kinds: list[tuple[str, float | None]] = []
     for name in dict.fromkeys(techniques):
         if name != "min_diff":
-            plan.append((name, None))
+            kinds.append((name, None))
             continue
-        reason = _min_diff_unavailable(task)
+        reason = _min_diff_unavailable(first_task)
         if reason:
             notes.append(f"MinDiff skipped: {reason}")
             if progress:
                 progress.message(f"MinDiff skipped: {reason}")
             continue
-        plan.extend((name, float(w)) for w in min_diff_weights)
-
-    runs, recipe = [], None
+        kinds.extend((name, float(w)) for w in min_diff_weights)
+    # Repeat by repeat: after an interruption every technique has about as many runs.
+    plan = [(name, weight, r) for r in range(repeats) for name, weight in kinds]
+    done = {run.key: run for run in completed}
+    results: dict[tuple, RunResult] = {}
+    recipe, interrupted = None, False
     start = time.perf_counter()
-    for index, (name, weight) in enumerate(plan):
-        technique = TECHNIQUES[name]
-        label = technique.label if weight is None else f"{technique.label} w={weight:g}"
-        keras.utils.set_random_seed(seed)
-        setup = techniques_module.build(
-            name, task, hidden_units, batch_size, seed, min_diff_weight=weight
-        )
-        if setup.recipe is not None:
-            recipe = setup.recipe
-        # The metric is the loss without penalties: early stopping and the plots use it.
-        setup.model.compile(
-            optimizer=keras.optimizers.Adam(learning_rate),
-            loss="binary_crossentropy",
-            metrics=["binary_crossentropy"],
-        )
-        callbacks = list(setup.callbacks)
-        if progress:
-            progress.start(index + 1, len(plan), label, technique.setting)
-            callbacks.append(_EpochCallback(progress, epochs))
-        fit_start = time.perf_counter()
-        history = setup.model.fit(
-            setup.x,
-            setup.y,
-            batch_size=setup.batch_size,
-            epochs=epochs,
-            validation_data=(task.x_val, task.y_val.reshape(-1, 1)),
-            # One validation batch shape per run (one compile), for up to 8192 rows.
-            validation_batch_size=min(len(task.y_val), PREDICT_BATCH),
-            callbacks=callbacks,
-            verbose=0,
-        )
-        seconds = time.perf_counter() - fit_start
-        result = _measure(setup.original, task, name, label, weight, history.history, seconds)
-        runs.append(result)
-        if progress:
-            progress.done(result)
+    todo = [key for key in plan if key not in done]
+    train_kwargs = {
+        "epochs": epochs,
+        "batch_size": batch_size,
+        "hidden_units": hidden_units,
+        "learning_rate": learning_rate,
+    }
+    in_workers = jobs > 1 and len(todo) > 1
+    try:
+        if in_workers:
+            finished = _parallel(task_for_seed, todo, seed, strengths, train_kwargs, jobs)
+            for index, result in enumerate(finished):
+                results[result.key] = result
+                if on_run is not None:
+                    on_run(result)
+                if progress:
+                    shown = _shown(result.label, result.repeat, repeats)
+                    progress.start(index + 1, len(todo), shown, "")
+                    progress.done(result)
+        for index, (name, weight, r) in enumerate([] if in_workers else todo):
+            run_seed = seed + r
+            if run_seed not in tasks:
+                tasks.clear()  # one task in memory besides the first
+                tasks[seed] = first_task
+                tasks[run_seed] = task_for_seed(run_seed)
+            result, run_recipe = _train_one(
+                tasks[run_seed],
+                name,
+                weight,
+                r,
+                run_seed,
+                progress=progress,
+                position=(index + 1, len(todo), repeats),
+                strength=strengths.get(name),
+                **train_kwargs,
+            )
+            recipe = recipe or run_recipe
+            results[result.key] = result
+            if on_run is not None:
+                on_run(result)
+            if progress:
+                progress.done(result)
+    except KeyboardInterrupt:
+        interrupted = True
+    if recipe is None and any(name == "recipe" for name, _ in kinds):
+        recipe = techniques_module.recipe_for(first_task, hidden_units, seed)
+    runs = [results.get(key) or done.get(key) for key in plan]
     return Comparison(
-        task=task,
-        runs=runs,
+        task=first_task,
+        runs=[run for run in runs if run is not None],
         epochs=epochs,
         batch_size=batch_size,
         hidden_units=hidden_units,
@@ -254,7 +328,108 @@ def compare(
         backend=keras.backend.backend(),
         total_seconds=time.perf_counter() - start,
         notes=notes,
+        repeats=repeats,
+        planned=len(plan),
+        interrupted=interrupted,
     )
+
+
+def _train_one(
+    task,
+    name,
+    weight,
+    repeat,
+    seed,
+    *,
+    epochs,
+    batch_size,
+    hidden_units,
+    learning_rate,
+    progress=None,
+    position=(1, 1, 1),
+    strength=None,
+):
+    """Trains and measures one run; returns `(RunResult, recipe or None)`."""
+    technique = TECHNIQUES[name]
+    label = technique.label if weight is None else f"{technique.label} w={weight:g}"
+    keras.utils.set_random_seed(seed)
+    setup = techniques_module.build(
+        name, task, hidden_units, batch_size, seed, min_diff_weight=weight, strength=strength
+    )
+    # The metric is the loss without penalties: early stopping and the plots use it.
+    setup.model.compile(
+        optimizer=keras.optimizers.Adam(learning_rate),
+        loss="binary_crossentropy",
+        metrics=["binary_crossentropy"],
+    )
+    callbacks = list(setup.callbacks)
+    if progress:
+        index, total, repeats = position
+        shown = _shown(label, repeat, repeats)
+        progress.start(index, total, shown, technique.describe(setup.strength))
+        callbacks.append(_EpochCallback(progress, epochs))
+    fit_start = time.perf_counter()
+    history = setup.model.fit(
+        setup.x,
+        setup.y,
+        batch_size=setup.batch_size,
+        epochs=epochs,
+        validation_data=(task.x_val, task.y_val.reshape(-1, 1)),
+        # One validation batch shape per run (one compile), for up to 8192 rows.
+        validation_batch_size=min(len(task.y_val), PREDICT_BATCH),
+        callbacks=callbacks,
+        verbose=0,
+    )
+    seconds = time.perf_counter() - fit_start
+    result = _measure(
+        setup.original, task, name, label, weight, history.history, seconds, repeat, seed
+    )
+    result.strength = setup.strength
+    return result, setup.recipe
+
+
+def _shown(label: str, repeat: int, repeats: int) -> str:
+    return label if repeats == 1 else f"{label} (repeat {repeat + 1}/{repeats})"
+
+
+def _worker_run(task_for_seed, key, seed, strength, train_kwargs) -> RunResult:
+    """One run in a worker process (module level, so joblib can send it)."""
+    name, weight, repeat = key
+    task = task_for_seed(seed + repeat)
+    result, _ = _train_one(
+        task, name, weight, repeat, seed + repeat, strength=strength, **train_kwargs
+    )
+    return result
+
+
+def _parallel(task_for_seed, todo, seed, strengths, train_kwargs, jobs):
+    """Yields the runs of `todo` as `jobs` joblib worker processes finish them."""
+    import os
+
+    import joblib
+
+    threads = max(1, (os.cpu_count() or 1) // jobs)
+    # The workers inherit the environment: cap XLA's and TF's thread pools like BLAS/OpenMP's
+    # (joblib's inner_max_num_threads), so `jobs` workers do not oversubscribe the cores.
+    saved = {k: os.environ.get(k) for k in ("XLA_FLAGS", "TF_NUM_INTRAOP_THREADS")}
+    flags = f"--xla_cpu_multi_thread_eigen={'true' if threads > 1 else 'false'}"
+    os.environ["XLA_FLAGS"] = f"{saved['XLA_FLAGS'] or ''} {flags}".strip()
+    os.environ["TF_NUM_INTRAOP_THREADS"] = str(threads)
+    try:
+        with joblib.parallel_config(backend="loky", inner_max_num_threads=threads):
+            parallel = joblib.Parallel(n_jobs=jobs, return_as="generator_unordered")
+            yield from parallel(
+                joblib.delayed(_worker_run)(
+                    task_for_seed, key, seed, strengths.get(key[0]), train_kwargs
+                )
+                for key in todo
+            )
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
 
 
 def _min_diff_unavailable(task: TabularTask) -> str | None:
@@ -270,7 +445,7 @@ def _min_diff_unavailable(task: TabularTask) -> str | None:
     return None
 
 
-def _measure(model, task, name, label, weight, history, seconds) -> RunResult:
+def _measure(model, task, name, label, weight, history, seconds, repeat=0, seed=0) -> RunResult:
     # One predict over the three splits: fewer distinct batch shapes, fewer XLA compiles.
     sizes = np.cumsum([len(task.y_train), len(task.y_val)])
     x = np.concatenate([task.x_train, task.x_val, task.x_test])
@@ -296,6 +471,8 @@ def _measure(model, task, name, label, weight, history, seconds) -> RunResult:
         technique=name,
         label=label,
         min_diff_weight=weight,
+        repeat=repeat,
+        seed=seed,
         epochs=len(history.get("loss", [])),
         train_loss=train_loss,
         val_loss=val_loss,
@@ -312,25 +489,22 @@ def _measure(model, task, name, label, weight, history, seconds) -> RunResult:
 
 
 def log_loss(y_true, y_score, epsilon: float = 1e-7) -> float:
-    """Mean binary cross-entropy, scores clipped to [epsilon, 1 - epsilon] as Keras does."""
-    y = np.asarray(y_true, dtype="float64").reshape(-1)
+    """Mean binary cross-entropy (scikit-learn's), scores clipped to [epsilon, 1 - epsilon]
+    as Keras clips them."""
+    from sklearn.metrics import log_loss as sk_log_loss
+
     p = np.clip(np.asarray(y_score, dtype="float64").reshape(-1), epsilon, 1 - epsilon)
-    return float(-np.mean(y * np.log(p) + (1 - y) * np.log(1 - p)))
+    return float(sk_log_loss(np.asarray(y_true).reshape(-1), p, labels=[0, 1]))
 
 
 def roc_auc(y_true, y_score) -> float:
-    """Exact ROC AUC (the Mann-Whitney U statistic, tied scores counting one half)."""
+    """ROC AUC (scikit-learn's `roc_auc_score`); NaN when `y_true` has a single class."""
+    from sklearn.metrics import roc_auc_score
+
     y = np.asarray(y_true).reshape(-1) == 1
-    score = np.asarray(y_score, dtype="float64").reshape(-1)
-    n_pos, n_neg = int(y.sum()), int((~y).sum())
-    if n_pos == 0 or n_neg == 0:
+    if y.all() or not y.any():
         return float("nan")
-    _, inverse, counts = np.unique(score, return_inverse=True, return_counts=True)
-    # The average 1-based rank of each distinct score, given to all its ties.
-    ends = np.cumsum(counts)
-    average_rank = ends - (counts - 1) / 2.0
-    ranks = average_rank[inverse]
-    return float((ranks[y].sum() - n_pos * (n_pos + 1) / 2.0) / (n_pos * n_neg))
+    return float(roc_auc_score(y, np.asarray(y_score, dtype="float64").reshape(-1)))
 
 
 def _validate(techniques, epochs, batch_size, hidden_units, learning_rate, weights, seed):

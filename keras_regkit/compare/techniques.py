@@ -14,19 +14,44 @@ from keras_regkit import min_diff, recipes, regularizers
 
 @dataclasses.dataclass(frozen=True)
 class Technique:
-    """One row family of the comparison.
+    """One row family of the comparison, with its strength: the one place it is written.
 
     Attributes:
         name: the name `--techniques` takes.
         label: the name in the table.
-        setting: what exactly is applied, with its strength.
+        template: what exactly is applied; `{strength}` stands for the strength.
         reference: the paper (or Keras object) behind it.
+        strength: the default strength (the factor, rate, alpha, patience, ...) that `build`
+            applies, or None for a technique without one. MinDiff's strength is its loss
+            weight, given per run (`DEFAULT_MIN_DIFF_WEIGHTS`).
     """
 
     name: str
     label: str
-    setting: str
+    template: str
     reference: str
+    strength: float | None = None
+
+    @property
+    def setting(self) -> str:
+        """The setting at the default strength."""
+        return self.describe()
+
+    def describe(self, strengths=None) -> str:
+        """The setting with the strength(s) that ran (default: the default strength)."""
+        if strengths is None or isinstance(strengths, (int, float)):
+            strengths = [self.strength if strengths is None else strengths]
+        values = sorted({float(v) for v in strengths if v is not None})
+        if not values and self.strength is not None:
+            values = [float(self.strength)]
+        if not values:
+            return self.template.replace("{strength}", "?")
+        text = (
+            f"{values[0]:g}"
+            if len(values) == 1
+            else "{" + ", ".join(f"{v:g}" for v in values) + "}"
+        )
+        return self.template.replace("{strength}", text)
 
 
 TECHNIQUES = {
@@ -36,32 +61,37 @@ TECHNIQUES = {
         Technique(
             "l2",
             "L2",
-            "keras.regularizers.L2(1e-3) on every kernel",
+            "keras.regularizers.L2({strength}) on every kernel",
             "weight decay, Krogh & Hertz (NeurIPS 1991)",
+            1e-3,
         ),
         Technique(
             "elastic_net",
             "ElasticNet",
-            "ElasticNet(1e-4, l1_ratio=0.5) on every kernel",
+            "ElasticNet({strength}, l1_ratio=0.5) on every kernel",
             "Zou & Hastie (JRSS-B 2005)",
+            1e-4,
         ),
         Technique(
             "group_lasso",
             "GroupLasso",
-            "GroupLasso(2e-3) on the first kernel, one group per input feature",
+            "GroupLasso({strength}) on the first kernel, one group per input feature",
             "Yuan & Lin (JRSS-B 2006); Scardapane et al. (Neurocomputing 2017)",
+            2e-3,
         ),
         Technique(
             "dropout",
             "Dropout",
-            "Dropout(0.3) after every hidden layer",
+            "Dropout({strength}) after every hidden layer",
             "Srivastava et al. (JMLR 2014)",
+            0.3,
         ),
         Technique(
             "drop_connect",
             "DropConnect",
-            "DropConnectDense(rate=0.3) for every hidden layer",
+            "DropConnectDense(rate={strength}) for every hidden layer",
             "Wan et al. (ICML 2013)",
+            0.3,
         ),
         Technique(
             "batch_norm",
@@ -72,40 +102,46 @@ TECHNIQUES = {
         Technique(
             "gaussian_noise",
             "Gaussian noise",
-            "keras.layers.GaussianNoise(0.2) on the inputs",
+            "keras.layers.GaussianNoise({strength}) on the inputs",
             "Bishop (Neural Computation 1995)",
+            0.2,
         ),
         Technique(
             "mixup",
             "MixUp",
-            "recipes.MixUpPyDataset(alpha=0.2): every training batch mixed as "
+            "recipes.MixUpPyDataset(alpha={strength}): every training batch mixed as "
             "layers.TabularMixUp mixes one",
             "Zhang et al. (ICLR 2018)",
+            0.2,
         ),
         Technique(
             "max_norm",
             "MaxNorm",
-            "keras.constraints.MaxNorm(0.5) on every hidden kernel",
+            "keras.constraints.MaxNorm({strength}) on every hidden kernel",
             "Srivastava et al. (JMLR 2014)",
+            0.5,
         ),
         Technique(
             "early_stopping",
             "Early stopping",
-            "keras.callbacks.EarlyStopping on the validation cross-entropy, patience 3, best "
-            "weights restored",
+            "keras.callbacks.EarlyStopping on the validation cross-entropy, patience "
+            "{strength}, best weights restored",
             "Prechelt (1998)",
+            3,
         ),
         Technique(
             "weight_noise",
             "Weight noise",
-            "NoisyDense(stddev=0.02) for every hidden layer",
+            "NoisyDense(stddev={strength}) for every hidden layer",
             "Graves (NeurIPS 2011); An (Neural Computation 1996)",
+            0.02,
         ),
         Technique(
             "min_diff",
             "MinDiff",
-            "MinDiffModel(MMDLoss('gaussian')) for false-positive-rate parity: the predictions "
-            "on negative examples of the two groups are pushed to the same distribution",
+            "MinDiffModel(MMDLoss('gaussian'), loss_weight={strength}) for false-positive-rate "
+            "parity: the predictions on negative examples of the two groups are pushed to the "
+            "same distribution",
             "Prost et al. (arXiv:1910.11779, 2019)",
         ),
         Technique(
@@ -131,6 +167,7 @@ class Setup:
     callbacks: list = dataclasses.field(default_factory=list)
     batch_size: int | None = None
     recipe: recipes.Recipe | None = None
+    strength: float | None = None
 
 
 def mlp(
@@ -192,8 +229,28 @@ def build(
     batch_size: int,
     seed: int,
     min_diff_weight: float | None = None,
+    strength: float | None = None,
 ) -> Setup:
-    """The `Setup` of technique `name` on `task` (a `TabularTask`)."""
+    """The `Setup` of technique `name` on `task` (a `TabularTask`).
+
+    `strength` overrides the technique's default `Technique.strength` (MinDiff takes
+    `min_diff_weight`); `Setup.strength` is the value applied.
+    """
+    if name not in TECHNIQUES:
+        raise ValueError(
+            f"Invalid value for argument `name`: expected one of {tuple(TECHNIQUES)}. "
+            f"Received: name={name!r}"
+        )
+    if name == "min_diff":
+        strength = min_diff_weight
+    elif strength is None:
+        strength = TECHNIQUES[name].strength
+    setup = _build(name, task, hidden_units, batch_size, seed, strength)
+    setup.strength = None if strength is None else float(strength)
+    return setup
+
+
+def _build(name, task, hidden_units, batch_size, seed, s) -> Setup:
     n = task.n_features
     # (n, 1) labels match the model's output for the cross-entropy metric.
     x, y = task.x_train, task.y_train.reshape(-1, 1)
@@ -205,44 +262,40 @@ def build(
     if name == "none":
         return plain()
     if name == "l2":
-        return plain(kernel_regularizer=lambda: keras.regularizers.L2(1e-3))
+        return plain(kernel_regularizer=lambda: keras.regularizers.L2(s))
     if name == "elastic_net":
-        return plain(kernel_regularizer=lambda: regularizers.ElasticNet(1e-4, l1_ratio=0.5))
+        return plain(kernel_regularizer=lambda: regularizers.ElasticNet(s, l1_ratio=0.5))
     if name == "group_lasso":
-        return plain(first_kernel_regularizer=regularizers.GroupLasso(2e-3))
+        return plain(first_kernel_regularizer=regularizers.GroupLasso(s))
     if name == "dropout":
-        return plain(dropout=0.3)
+        return plain(dropout=s)
     if name == "drop_connect":
         return plain(
-            dense_cls=regkit_layers.DropConnectDense, dense_kwargs={"rate": 0.3, "seed": seed}
+            dense_cls=regkit_layers.DropConnectDense, dense_kwargs={"rate": s, "seed": seed}
         )
     if name == "batch_norm":
         return plain(batch_norm=True)
     if name == "gaussian_noise":
-        return plain(input_noise=0.2)
+        return plain(input_noise=s)
     if name == "max_norm":
-        return plain(kernel_constraint=lambda: keras.constraints.MaxNorm(0.5))
+        return plain(kernel_constraint=lambda: keras.constraints.MaxNorm(s))
     if name == "weight_noise":
-        return plain(
-            dense_cls=regkit_layers.NoisyDense, dense_kwargs={"stddev": 0.02, "seed": seed}
-        )
+        return plain(dense_cls=regkit_layers.NoisyDense, dense_kwargs={"stddev": s, "seed": seed})
     if name == "early_stopping":
         setup = plain()
         setup.callbacks = [
             keras.callbacks.EarlyStopping(
-                monitor="val_binary_crossentropy", patience=3, restore_best_weights=True
+                monitor="val_binary_crossentropy", patience=int(s), restore_best_weights=True
             )
         ]
         return setup
     if name == "mixup":
         model = mlp(n, hidden_units, seed)
-        data = recipes.MixUpPyDataset(x, y, alpha=0.2, batch_size=batch_size, seed=seed)
+        data = recipes.MixUpPyDataset(x, y, alpha=s, batch_size=batch_size, seed=seed)
         return Setup(model, model, data)
     if name == "min_diff":
         original = mlp(n, hidden_units, seed)
-        model = min_diff.MinDiffModel(
-            original, min_diff.MMDLoss("gaussian"), loss_weight=float(min_diff_weight)
-        )
+        model = min_diff.MinDiffModel(original, min_diff.MMDLoss("gaussian"), loss_weight=float(s))
         negatives = task.y_train == 0
         data = min_diff.MinDiffPyDataset(
             x,
@@ -254,9 +307,7 @@ def build(
         )
         return Setup(model, original, data)
     if name == "recipe":
-        recipe = recipes.recommend(
-            "binary", n_samples=len(y), n_features=n, depth=len(hidden_units), seed=seed
-        )
+        recipe = recipe_for(task, hidden_units, seed)
         model = recipe.build_model((n,), hidden_units=hidden_units, name="recipe_mlp")
         data = recipe.training_data(x, y, batch_size=batch_size)
         callbacks = recipe.callbacks(monitor="val_binary_crossentropy")
@@ -264,6 +315,17 @@ def build(
     raise ValueError(
         f"Invalid value for argument `name`: expected one of {tuple(TECHNIQUES)}. "
         f"Received: name={name!r}"
+    )
+
+
+def recipe_for(task, hidden_units: tuple[int, ...], seed: int) -> recipes.Recipe:
+    """What `recipes.recommend` picks for `task` and the network (the "recipe" technique)."""
+    return recipes.recommend(
+        "binary",
+        n_samples=len(task.y_train),
+        n_features=task.n_features,
+        depth=len(hidden_units),
+        seed=seed,
     )
 
 

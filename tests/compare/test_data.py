@@ -5,6 +5,8 @@ import pytest
 from keras_regkit.compare import DataError, group_rule, load_adult_task, load_csv_task
 from keras_regkit.compare import data as data_module
 
+pytestmark = pytest.mark.one_backend  # the compare engine is backend-independent
+
 
 def _frame(n=200, seed=0):
     rng = np.random.default_rng(seed)
@@ -70,16 +72,21 @@ def test_group_rule_errors(values, group, message):
 def test_encode_numeric_column_with_training_statistics():
     series = pd.Series([1.0, 3.0, np.nan, 10.0, 20.0])
     train = np.array([0, 1, 2])
-    encoded, names, note = data_module._encode_column(series, "v", train)
+    encoded, names, notes = data_module.encode_features(pd.DataFrame({"v": series}), train)
     # Mean 2 and std 1 of the finite training values; a missing value becomes the mean.
     np.testing.assert_allclose(encoded[:, 0], [-1.0, 1.0, 0.0, 8.0, 18.0])
-    assert names == ["v"] and note is None
+    assert names == ["v"] and notes == []
+    # inf is missing too, with a note.
+    series = pd.Series([1.0, 3.0, np.inf, 10.0, -np.inf])
+    encoded, _, notes = data_module.encode_features(pd.DataFrame({"v": series}), train)
+    np.testing.assert_allclose(encoded[:, 0], [-1.0, 1.0, 0.0, 8.0, 0.0])
+    assert notes == ["column 'v': 2 inf cell(s) treated as missing"]
 
 
 def test_encode_categorical_column_with_training_categories():
     series = pd.Series(["b", "a", None, "c", "a"])
     train = np.array([0, 1, 2])
-    encoded, names, _ = data_module._encode_column(series, "k", train)
+    encoded, names, _ = data_module.encode_features(pd.DataFrame({"k": series}), train)
     assert names == ["k=(missing)", "k=a", "k=b"]
     np.testing.assert_array_equal(
         encoded, [[0, 0, 1], [0, 1, 0], [1, 0, 0], [0, 0, 0], [0, 1, 0]]
@@ -88,8 +95,9 @@ def test_encode_categorical_column_with_training_categories():
 
 def test_high_cardinality_column_is_dropped_with_a_note():
     series = pd.Series([f"id{i}" for i in range(150)])
-    encoded, names, note = data_module._encode_column(series, "id", np.arange(150))
-    assert encoded is None and names == []
+    frame = pd.DataFrame({"id": series, "n": np.arange(150.0)})
+    encoded, names, [note] = data_module.encode_features(frame, np.arange(150))
+    assert encoded.shape == (150, 1) and names == ["n"]
     assert "dropped column 'id': 150 categories" in note
 
 
@@ -214,3 +222,23 @@ def test_load_adult_task():
     assert len(small.y_train) == 300 and len(small.groups_train) == 300
     assert abs(small.y_train.mean() - task.y_train.mean()) < 0.01  # stratified
     assert small.notes[-1] == f"training rows limited to 300 of {len(task.y_train):,}"
+
+
+def test_leaking_columns_are_named_with_the_drop_line(tmp_path):
+    frame = _frame()
+    rng = np.random.default_rng(1)
+    frame["copy"] = frame["label"]  # a copy of the target
+    frame["after"] = (frame["label"] == "yes") * 3.0 + rng.normal(0, 0.1, len(frame))
+    path = _csv(tmp_path, frame)
+    task = load_csv_task(path, target="label", sensitive="group", seed=0)
+    [warning] = task.warnings
+    assert warning.startswith("likely leakage: 'copy' (AUC 1.000), 'after' (AUC 1.000) alone")
+    assert warning.endswith("rerun with --drop copy after")
+    assert "'age'" not in warning and "'color'" not in warning
+    clean = load_csv_task(path, target="label", sensitive="group", seed=0, drop=("copy", "after"))
+    assert clean.warnings == () and not any(
+        n.startswith(("copy", "after")) for n in clean.feature_names
+    )
+    assert load_csv_task(_csv(tmp_path, _frame(), "plain.csv"), target="label").warnings == ()
+    with pytest.raises(DataError, match="--drop column 'label' is not a feature column"):
+        load_csv_task(path, target="label", drop=("label",))

@@ -22,6 +22,8 @@ from keras_regkit.compare import (
 )
 from keras_regkit.compare import report as report_module
 
+pytestmark = pytest.mark.one_backend  # the compare engine is backend-independent
+
 
 def _task(n=120, d=5, seed=0, groups=True):
     rng = np.random.default_rng(seed)
@@ -77,6 +79,9 @@ def test_measurements_match_sklearn_and_fairlearn():
     model = keras.Sequential(
         [keras.Input((5,)), keras.layers.Dense(4, "relu"), keras.layers.Dense(1, "sigmoid")]
     )
+    for layer in model.layers:  # no weight of the random draw below the sparsity threshold
+        kernel = testing.to_numpy(layer.kernel)
+        layer.kernel.assign(np.where(np.abs(kernel) < 0.01, 0.3, kernel))
     kernel = testing.to_numpy(model.layers[0].kernel).copy()
     kernel[:2] = 0.0  # 8 of the 20 + 4 kernel weights
     model.layers[0].kernel.assign(kernel)
@@ -133,6 +138,25 @@ def test_every_technique_builds_what_it_says():
     [stopper] = setups["early_stopping"].callbacks
     assert stopper.monitor == "val_binary_crossentropy" and stopper.restore_best_weights
     assert setups["mixup"].x.alpha == 0.2
+    # Every strength applied is the one its Technique declares (and its setting text shows).
+    assert setups["l2"].model.layers[0].kernel_regularizer.l2 == pytest.approx(1e-3)
+    assert setups["dropout"].model.layers[2].rate == TECHNIQUES["dropout"].strength
+    assert setups["mixup"].x.alpha == TECHNIQUES["mixup"].strength
+    assert setups["early_stopping"].callbacks[0].patience == TECHNIQUES["early_stopping"].strength
+    for name, setup in setups.items():
+        expected = 1.0 if name == "min_diff" else TECHNIQUES[name].strength
+        assert setup.strength == expected, name
+    assert TECHNIQUES["l2"].setting == "keras.regularizers.L2(0.001) on every kernel"
+    custom = techniques.build("dropout", task, (8, 4), 32, seed=0, strength=0.1)
+    assert custom.model.layers[2].rate == 0.1 and custom.strength == 0.1
+    assert (
+        TECHNIQUES["dropout"].describe(custom.strength) == "Dropout(0.1) after every hidden layer"
+    )
+    assert (
+        TECHNIQUES["min_diff"]
+        .describe([0.5, 5.0, 0.5])
+        .startswith("MinDiffModel(MMDLoss('gaussian'), loss_weight={0.5, 5})")
+    )
     md = setups["min_diff"]
     assert isinstance(md.model, min_diff.MinDiffModel) and md.original is md.model.original_model
     assert md.model.loss_weight == 1.0
@@ -157,6 +181,7 @@ def test_compare_runs_and_reports(tmp_path, monkeypatch):
         hidden_units=(8, 4),
         min_diff_weights=(0.5, 2.0),
         seed=0,
+        repeats=1,
         progress=ConsoleProgress(stream),
     )
     labels = [run.label for run in result.runs]
@@ -172,23 +197,23 @@ def test_compare_runs_and_reports(tmp_path, monkeypatch):
     table = format_table(result).splitlines()
     assert table[0].split()[:3] == ["Technique", "Epochs", "Train"]
     assert len(table) == 2 + 4
-    markdown = format_table(result, markdown=True)
-    assert markdown.count("**") >= 2 * 6  # the best value of each of the 6 ranked columns
+    base = result.runs[0]
+    assert f"{base.val_loss:.4f}" in table[2] and "±" not in table[2]  # one repeat
 
     paths = write_report(result, tmp_path, command="keras-regkit compare")
     assert [p.name for p in paths] == [
         "report.md",
         "results.csv",
+        "summary.csv",
+        "differences.csv",
         "learning_curves.png",
         "fairness_frontier.png",
     ]
     report = paths[0].read_text()
-    base = result.runs[0]
     for run in result.runs[1:3]:  # the MinDiff runs, against the baseline
-        cut = 1 - run.fpr_gap / base.fpr_gap
         assert (
-            f"- {run.label}: FPR gap {run.fpr_gap:.3f} against {base.fpr_gap:.3f} ({-cut:+.0%}), "
-            f"test AUC {run.test_auc - base.test_auc:+.4f}."
+            f"- {run.label}: FPR gap {run.fpr_gap:.3f} against {base.fpr_gap:.3f}: FPR gap "
+            f"{run.fpr_gap - base.fpr_gap:+.3f} (one repeat: no interval)"
         ) in report
     assert "Recipe for binary:" in report and "```bash\nkeras-regkit compare\n```" in report
 
@@ -197,7 +222,7 @@ def test_compare_runs_and_reports(tmp_path, monkeypatch):
 
     monkeypatch.setattr(report_module, "_figure", no_matplotlib)
     paths = write_report(result, tmp_path / "no_plots")
-    assert [p.name for p in paths] == ["report.md", "results.csv"]
+    assert [p.name for p in paths] == ["report.md", "results.csv", "summary.csv", "differences.csv"]
     assert "Plots skipped: install matplotlib" in paths[0].read_text()
 
 
@@ -219,6 +244,7 @@ def test_min_diff_is_skipped_without_groups():
         ["none", "min_diff"],
         epochs=1,
         hidden_units=(4,),
+        repeats=1,
         progress=ConsoleProgress(stream),
     )
     assert [run.technique for run in result.runs] == ["none"]
@@ -238,10 +264,61 @@ def test_min_diff_is_skipped_without_groups():
         ({"learning_rate": 0}, "`learning_rate`: expected a positive float"),
         ({"min_diff_weights": (1.0, -1.0)}, "`min_diff_weights`: expected a non-empty list"),
         ({"seed": None}, "`seed`: expected an int. Received: seed=None"),
+        ({"repeats": 0}, "`repeats`: expected an int >= 1. Received: repeats=0"),
+        ({"jobs": 0}, "`jobs`: expected an int >= 1. Received: jobs=0"),
     ],
 )
 def test_compare_validates_arguments(kwargs, message):
-    arguments = {"techniques": ["none"]}
+    arguments = {"techniques": ["none"], "repeats": 1}
     arguments.update(kwargs)
     with pytest.raises(ValueError, match=f"Invalid value for argument {message}"):
         compare(_task(), **arguments)
+
+
+def test_repeats_are_paired_and_each_equals_a_single_seed_run():
+    def task_for_seed(seed):
+        return _task(seed=seed)
+
+    kwargs = {"epochs": 1, "batch_size": 40, "hidden_units": (4,), "min_diff_weights": (1.0,)}
+    result = compare(task_for_seed, ["none", "dropout"], seed=3, repeats=2, **kwargs)
+    assert [(r.technique, r.repeat, r.seed) for r in result.runs] == [
+        ("none", 0, 3),
+        ("dropout", 0, 3),
+        ("none", 1, 4),
+        ("dropout", 1, 4),
+    ]
+    assert result.repeats == 2 and result.planned == 4 and not result.interrupted
+    # Repeat 1 is the single-seed comparison at seed 4, split included (`repeats=1`).
+    [single] = compare(task_for_seed, ["dropout"], seed=4, repeats=1, **kwargs).runs
+    again = result.runs[3]
+    for field in ("train_loss", "val_loss", "test_auc", "fpr_gap", "epochs"):
+        assert getattr(single, field) == getattr(again, field), field
+    assert result.runs[0].val_loss != result.runs[2].val_loss  # the repeats differ
+
+    # A resumed comparison trains only the missing runs and gives the same runs.
+    trained = []
+    resumed = compare(
+        task_for_seed,
+        ["none", "dropout"],
+        seed=3,
+        repeats=2,
+        completed=result.runs[:3],
+        on_run=trained.append,
+        **kwargs,
+    )
+    assert [r.key for r in trained] == [("dropout", None, 1)]
+    assert [r.row() | {"seconds": 0} for r in resumed.runs] == [
+        r.row() | {"seconds": 0} for r in result.runs
+    ]
+
+
+def test_jobs_give_the_same_runs_as_one_process():
+    # A plain task (not a function of this test module): the workers need not import the tests.
+    task = _task(n=80)
+    kwargs = {"epochs": 1, "batch_size": 40, "hidden_units": (4,), "seed": 5, "repeats": 2}
+    one = compare(task, ["dropout"], jobs=1, **kwargs)
+    two = compare(task, ["dropout"], jobs=2, **kwargs)  # one run per worker process
+    assert [r.row() | {"seconds": 0} for r in two.runs] == [
+        r.row() | {"seconds": 0} for r in one.runs
+    ]
+    assert one.runs[0].val_loss != one.runs[1].val_loss
