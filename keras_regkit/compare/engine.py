@@ -5,7 +5,9 @@ from __future__ import annotations
 import dataclasses
 import math
 import platform
+import signal
 import sys
+import threading
 import time
 from collections.abc import Callable, Sequence
 from typing import Any, TextIO
@@ -160,6 +162,35 @@ class ConsoleProgress:
         self.stream.flush()
 
 
+class _SigintLatch:
+    """Remembers a Ctrl-C, so one that lands where Python swallows exceptions still stops.
+
+    SIGINT raises KeyboardInterrupt wherever the interpreter happens to be; inside a garbage
+    collector callback (JAX installs one) the exception is printed and ignored, and training
+    would go on. The latch records the signal and `check()` raises it again between runs.
+    """
+
+    def __init__(self):
+        self.requested = False
+        self.previous = None
+        installable = threading.current_thread() is threading.main_thread()
+        if installable and signal.getsignal(signal.SIGINT) is signal.default_int_handler:
+            self.previous = signal.signal(signal.SIGINT, self._handle)
+
+    def _handle(self, signum, frame):
+        self.requested = True
+        raise KeyboardInterrupt
+
+    def check(self):
+        if self.requested:
+            raise KeyboardInterrupt
+
+    def restore(self):
+        if self.previous is not None:
+            signal.signal(signal.SIGINT, self.previous)
+            self.previous = None
+
+
 class _EpochCallback(keras.callbacks.Callback):
     def __init__(self, progress: ConsoleProgress, epochs: int):
         super().__init__()
@@ -276,6 +307,7 @@ def compare(
         "learning_rate": learning_rate,
     }
     in_workers = jobs > 1 and len(todo) > 1
+    sigint = _SigintLatch()
     try:
         if in_workers:
             finished = _parallel(task_for_seed, todo, seed, strengths, train_kwargs, jobs)
@@ -288,6 +320,7 @@ def compare(
                     progress.start(index + 1, len(todo), shown, "")
                     progress.done(result)
         for index, (name, weight, r) in enumerate([] if in_workers else todo):
+            sigint.check()
             run_seed = seed + r
             if run_seed not in tasks:
                 tasks.clear()  # one task in memory besides the first
@@ -310,8 +343,11 @@ def compare(
                 on_run(result)
             if progress:
                 progress.done(result)
+        sigint.check()
     except KeyboardInterrupt:
         interrupted = True
+    finally:
+        sigint.restore()
     if recipe is None and any(name == "recipe" for name, _ in kinds):
         recipe = techniques_module.recipe_for(first_task, hidden_units, seed)
     runs = [results.get(key) or done.get(key) for key in plan]
