@@ -24,7 +24,10 @@ ROOT = Path(__file__).resolve().parent
 VENV = ROOT / ".venv"
 BIN = VENV / ("Scripts" if os.name == "nt" else "bin")
 PYTHON = BIN / "python"
-EXTRAS = {"compare": "jax,plot,pandas,compare", "test": "tensorflow,jax,torch,plot,dev,compare"}
+EXTRAS = {
+    "compare": "jax,plot,pandas,compare",
+    "test": "tensorflow,jax,torch,plot,dev,compare,cluster",
+}
 BACKENDS = ("tensorflow", "jax", "torch")
 
 

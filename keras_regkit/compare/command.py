@@ -173,6 +173,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "the cores; the same seeds give the same results (default: 1)",
     )
     runs.add_argument(
+        "--scheduler",
+        metavar="ADDRESS",
+        help="send the runs to the Dask distributed scheduler at ADDRESS (e.g. "
+        "tcp://host:8786) instead of training them here; its workers need keras-regkit and "
+        "the same Keras backend; the same seeds give the same results",
+    )
+    runs.add_argument(
         "--seed", metavar="S", type=_seed, default=0, help="the seed of repeat 0 (default: 0)"
     )
     out = parser.add_argument_group("output")
@@ -291,6 +298,7 @@ def _run(args: argparse.Namespace, argv: list[str] | None) -> int:
     from keras_regkit.compare import data as data_module
     from keras_regkit.compare import engine, journal, report
 
+    client = None
     try:
         techniques = _techniques(args.techniques)
         if args.data is None:
@@ -332,13 +340,23 @@ def _run(args: argparse.Namespace, argv: list[str] | None) -> int:
             return task if seed == args.seed else load(seed)
 
         _check_writable(args.out)  # before training, not after minutes of it
+        if args.scheduler is not None:
+            progress.message(f"Connecting to the Dask scheduler at {args.scheduler} ...")
+            client = engine.connect(args.scheduler)
         runs_journal = journal.Journal(
             args.out,
             _configuration(args, techniques),
             resume=args.resume,
             overwrite=args.overwrite,
         )
-    except (_UsageError, data_module.DataError, journal.OutputError) as error:
+    except (
+        _UsageError,
+        data_module.DataError,
+        journal.OutputError,
+        engine.SchedulerError,
+    ) as error:
+        if client is not None:
+            client.close()
         print(f"keras-regkit compare: error: {error}", file=sys.stderr)
         return 2
 
@@ -364,20 +382,25 @@ def _run(args: argparse.Namespace, argv: list[str] | None) -> int:
             + "."
         )
     start = time.perf_counter()
-    comparison = engine.compare(
-        task_for_seed,
-        techniques,
-        epochs=args.epochs,
-        batch_size=args.batch_size,
-        hidden_units=tuple(args.hidden_units),
-        min_diff_weights=tuple(args.min_diff_weights),
-        seed=args.seed,
-        repeats=args.repeats,
-        jobs=args.jobs,
-        progress=progress,
-        completed=runs_journal.completed,
-        on_run=runs_journal.append,
-    )
+    try:
+        comparison = engine.compare(
+            task_for_seed,
+            techniques,
+            epochs=args.epochs,
+            batch_size=args.batch_size,
+            hidden_units=tuple(args.hidden_units),
+            min_diff_weights=tuple(args.min_diff_weights),
+            seed=args.seed,
+            repeats=args.repeats,
+            jobs=args.jobs,
+            scheduler=client,
+            progress=progress,
+            completed=runs_journal.completed,
+            on_run=runs_journal.append,
+        )
+    finally:
+        if client is not None:
+            client.close()
     command = shlex.join(["keras-regkit", "compare", *(argv or [])])
     previous = signal.signal(signal.SIGINT, signal.SIG_IGN)  # a second Ctrl-C: report first
     try:

@@ -217,6 +217,7 @@ def compare(
     on_run: Callable[[RunResult], None] | None = None,
     strengths: dict[str, float] | None = None,
     jobs: int = 1,
+    scheduler: Any = None,
 ) -> Comparison:
     """Trains the same MLP once per technique and repeat, and measures every run.
 
@@ -255,6 +256,10 @@ def compare(
             (`TECHNIQUES[name].strength`); the report describes what ran.
         jobs: worker processes (joblib) that train runs side by side; each gets
             `cores // jobs` threads. The same seeds give the same runs as `jobs=1`.
+        scheduler: a Dask distributed scheduler to send the runs to instead: its
+            address (`"tcp://host:8786"`) or a `distributed.Client`. Its workers
+            need keras-regkit and the same Keras backend (checked before any run);
+            the same seeds give the same runs as `jobs=1`. `jobs` is then unused.
 
     Returns:
         A `Comparison`; `keras_regkit.compare.write_report` turns it into
@@ -306,11 +311,17 @@ def compare(
         "hidden_units": hidden_units,
         "learning_rate": learning_rate,
     }
-    in_workers = jobs > 1 and len(todo) > 1
+    client, own_client = None, False
+    if scheduler is not None and todo:
+        client, own_client = connect(scheduler), not _is_client(scheduler)
+    in_workers = client is not None or (jobs > 1 and len(todo) > 1)
     sigint = _SigintLatch()
     try:
         if in_workers:
-            finished = _parallel(task_for_seed, todo, seed, strengths, train_kwargs, jobs)
+            run_all = _on_cluster if client is not None else _parallel
+            finished = run_all(
+                task_for_seed, todo, seed, strengths, train_kwargs, client if client else jobs
+            )
             for index, result in enumerate(finished):
                 results[result.key] = result
                 if on_run is not None:
@@ -348,6 +359,8 @@ def compare(
         interrupted = True
     finally:
         sigint.restore()
+        if own_client:
+            client.close()
     if recipe is None and any(name == "recipe" for name, _ in kinds):
         recipe = techniques_module.recipe_for(first_task, hidden_units, seed)
     runs = [results.get(key) or done.get(key) for key in plan]
@@ -466,6 +479,103 @@ def _parallel(task_for_seed, todo, seed, strengths, train_kwargs, jobs):
                 os.environ.pop(k, None)
             else:
                 os.environ[k] = v
+
+
+class SchedulerError(RuntimeError):
+    """The Dask scheduler cannot be reached, or its workers cannot train the runs."""
+
+
+def _is_client(scheduler: Any) -> bool:
+    return type(scheduler).__name__ == "Client" and hasattr(scheduler, "submit")
+
+
+def _worker_environment() -> tuple[str, str]:
+    """The Keras backend and keras-regkit version of a Dask worker (run on each worker)."""
+    import keras as worker_keras
+
+    import keras_regkit
+
+    return worker_keras.backend.backend(), keras_regkit.__version__
+
+
+def connect(scheduler: Any, timeout: float = 10.0):
+    """A `distributed.Client` for `scheduler` whose workers can train the runs.
+
+    `scheduler` is an address or a `distributed.Client` (returned as is once its
+    workers are checked). Raises `SchedulerError` within about `timeout` seconds
+    when the scheduler cannot be reached, has no workers, or its workers lack
+    keras-regkit or run another Keras backend than this process.
+    """
+    try:
+        import distributed
+    except ImportError as error:
+        raise SchedulerError(
+            "--scheduler needs Dask's `distributed` package: "
+            "`pip install keras-regkit[cluster]` installs it."
+        ) from error
+    import keras_regkit
+
+    if _is_client(scheduler):
+        client, address = scheduler, scheduler.scheduler.address
+    else:
+        address = str(scheduler)
+        try:
+            client = distributed.Client(address, timeout=timeout, set_as_default=False)
+        except (OSError, TimeoutError, ValueError) as error:
+            raise SchedulerError(
+                f"cannot reach the Dask scheduler at {address!r} within {timeout:g} s: {error}"
+            ) from error
+    try:
+        try:
+            client.wait_for_workers(1, timeout=timeout)
+            found = client.run(_worker_environment)
+        except (OSError, TimeoutError) as error:
+            raise SchedulerError(
+                f"the Dask scheduler at {address!r} has no worker that answers within "
+                f"{timeout:g} s: {error}"
+            ) from error
+        except ImportError as error:
+            raise SchedulerError(
+                f"the workers of the Dask scheduler at {address!r} cannot import keras-regkit "
+                f"({error}); install it where they run"
+            ) from error
+        wanted = (keras.backend.backend(), keras_regkit.__version__)
+        wrong = {w: env for w, env in found.items() if tuple(env) != wanted}
+        if wrong:
+            worker, (backend, version) = next(iter(wrong.items()))
+            raise SchedulerError(
+                f"the Dask worker {worker} runs keras-regkit {version} on the {backend} backend, "
+                f"this process keras-regkit {wanted[1]} on the {wanted[0]} backend; the runs must "
+                "match (set KERAS_BACKEND where the workers start)"
+            )
+    except SchedulerError:
+        if not _is_client(scheduler):
+            client.close()
+        raise
+    return client
+
+
+def _on_cluster(task_for_seed, todo, seed, strengths, train_kwargs, client):
+    """Yields the runs of `todo` as the Dask cluster behind `client` finishes them."""
+    import distributed
+
+    futures = [
+        client.submit(
+            _worker_run,
+            task_for_seed,
+            key,
+            seed,
+            strengths.get(key[0]),
+            train_kwargs,
+            pure=False,
+        )
+        for key in todo
+    ]
+    try:
+        for future in distributed.as_completed(futures, loop=client.loop):
+            yield future.result()
+    finally:
+        client.cancel([f for f in futures if not f.done()])
 
 
 def _min_diff_unavailable(task: TabularTask) -> str | None:
