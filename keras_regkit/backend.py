@@ -383,3 +383,38 @@ def random_bits(shape: tuple, seed: Any) -> Any:
             shape, seed=state, minval=None, maxval=None, dtype=tf.int32
         )
     return keras.random.randint(shape, -(2**31), 2**31, dtype="int32", seed=seed)
+
+
+def global_random_states() -> tuple:
+    """The states of the global generators Keras's data pipelines draw from.
+
+    NumPy's and Python's (array shuffles, data-adapter choices) and, on the torch
+    backend, torch's (each `DataLoader` iteration draws its base seed from it).
+    `set_global_random_states` puts them back.
+    """
+    import random
+
+    import keras
+    import numpy as np
+
+    torch_state = None
+    if keras.backend.backend() == "torch":
+        import torch
+
+        torch_state = torch.get_rng_state()
+    return np.random.get_state(), random.getstate(), torch_state  # noqa: NPY002 (Keras draws from it)
+
+
+def set_global_random_states(states: tuple) -> None:
+    """Restores what `global_random_states` returned."""
+    import random
+
+    import numpy as np
+
+    numpy_state, python_state, torch_state = states
+    np.random.set_state(numpy_state)  # noqa: NPY002
+    random.setstate(python_state)
+    if torch_state is not None:
+        import torch
+
+        torch.set_rng_state(torch_state)

@@ -18,6 +18,7 @@ import numpy as np
 from keras_regkit import fairness, recipes
 from keras_regkit._validation import check_choice, check_float, check_int
 from keras_regkit.compare import techniques as techniques_module
+from keras_regkit.compare.compiled import CompiledModels, build_for_fit
 from keras_regkit.compare.data import TabularTask
 from keras_regkit.compare.techniques import (
     DEFAULT_MIN_DIFF_WEIGHTS,
@@ -316,6 +317,7 @@ def compare(
         client, own_client = connect(scheduler), not _is_client(scheduler)
     in_workers = client is not None or (jobs > 1 and len(todo) > 1)
     sigint = _SigintLatch()
+    compiled = CompiledModels()
     try:
         if in_workers:
             run_all = _on_cluster if client is not None else _parallel
@@ -346,6 +348,7 @@ def compare(
                 progress=progress,
                 position=(index + 1, len(todo), repeats),
                 strength=strengths.get(name),
+                compiled=compiled,
                 **train_kwargs,
             )
             recipe = recipe or run_recipe
@@ -397,20 +400,37 @@ def _train_one(
     progress=None,
     position=(1, 1, 1),
     strength=None,
+    compiled=None,
 ):
-    """Trains and measures one run; returns `(RunResult, recipe or None)`."""
+    """Trains and measures one run; returns `(RunResult, recipe or None)`.
+
+    `compiled`, a `CompiledModels`, trains the run in the kept compiled model of
+    its configuration (reset to the state of a fresh one) when there is one.
+    """
     technique = TECHNIQUES[name]
     label = technique.label if weight is None else f"{technique.label} w={weight:g}"
     keras.utils.set_random_seed(seed)
     setup = techniques_module.build(
         name, task, hidden_units, batch_size, seed, min_diff_weight=weight, strength=strength
     )
-    # The metric is the loss without penalties: early stopping and the plots use it.
-    setup.model.compile(
-        optimizer=keras.optimizers.Adam(learning_rate),
-        loss="binary_crossentropy",
-        metrics=["binary_crossentropy"],
-    )
+
+    def compile_model(model):
+        # The metric is the loss without penalties: early stopping and the plots use it.
+        model.compile(
+            optimizer=keras.optimizers.Adam(learning_rate),
+            loss="binary_crossentropy",
+            metrics=["binary_crossentropy"],
+        )
+
+    def build_model(model):
+        build_for_fit(model, setup.x, setup.y, batch_size=setup.batch_size)
+
+    if compiled is None:
+        compile_model(setup.model)
+        build_model(setup.model)
+        model, original = setup.model, setup.original
+    else:  # the kept compiled model of this configuration, in the fresh model's state
+        model, original = compiled.prepare(setup.model, setup.original, compile_model, build_model)
     callbacks = list(setup.callbacks)
     if progress:
         index, total, repeats = position
@@ -418,7 +438,7 @@ def _train_one(
         progress.start(index, total, shown, technique.describe(setup.strength))
         callbacks.append(_EpochCallback(progress, epochs))
     fit_start = time.perf_counter()
-    history = setup.model.fit(
+    history = model.fit(
         setup.x,
         setup.y,
         batch_size=setup.batch_size,
@@ -430,9 +450,7 @@ def _train_one(
         verbose=0,
     )
     seconds = time.perf_counter() - fit_start
-    result = _measure(
-        setup.original, task, name, label, weight, history.history, seconds, repeat, seed
-    )
+    result = _measure(original, task, name, label, weight, history.history, seconds, repeat, seed)
     result.strength = setup.strength
     return result, setup.recipe
 
@@ -446,9 +464,20 @@ def _worker_run(task_for_seed, key, seed, strength, train_kwargs) -> RunResult:
     name, weight, repeat = key
     task = task_for_seed(seed + repeat)
     result, _ = _train_one(
-        task, name, weight, repeat, seed + repeat, strength=strength, **train_kwargs
+        task,
+        name,
+        weight,
+        repeat,
+        seed + repeat,
+        strength=strength,
+        compiled=_WORKER_COMPILED,
+        **train_kwargs,
     )
     return result
+
+
+# A worker process keeps its compiled models between the runs it is sent.
+_WORKER_COMPILED = CompiledModels(size=8)
 
 
 def _parallel(task_for_seed, todo, seed, strengths, train_kwargs, jobs):
