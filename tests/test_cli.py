@@ -146,6 +146,11 @@ def test_compare_bundled_adult(tmp_path, capsys):
             ["--data", "{csv}", "--target", "label", "--drop", "nope"],
             "--drop column 'nope' is not a feature column",
         ),
+        (["--features", "age"], "--features applies to --data CSV"),
+        (
+            ["--data", "{csv}", "--target", "label", "--features", "age", "nope"],
+            "--features column 'nope' is not a feature column",
+        ),
         (["--sensitive", "age"], "the bundled Adult data has the sensitive columns"),
         (["--techniques", "none", "lasso"], "argument --techniques: unknown technique(s) lasso"),
         (["--techniques", ","], "argument --techniques: unknown technique(s) (none given)"),

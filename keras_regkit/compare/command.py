@@ -108,6 +108,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="leave these columns of --data out of the features (a leak, an identifier)",
     )
     data.add_argument(
+        "--features",
+        metavar="COL",
+        nargs="+",
+        help="use only these columns of --data as features (default: every column but the "
+        "target and --drop)",
+    )
+    data.add_argument(
         "--max-train-rows",
         metavar="N",
         type=_positive_int,
@@ -302,7 +309,7 @@ def _run(args: argparse.Namespace, argv: list[str] | None) -> int:
     try:
         techniques = _techniques(args.techniques)
         if args.data is None:
-            for option in ("target", "positive", "drop"):
+            for option in ("target", "positive", "drop", "features"):
                 if getattr(args, option):
                     raise _UsageError(f"--{option} applies to --data CSV")
         elif args.target is None:
@@ -329,6 +336,7 @@ def _run(args: argparse.Namespace, argv: list[str] | None) -> int:
                     positive=args.positive,
                     seed=seed,
                     drop=tuple(args.drop),
+                    features=None if args.features is None else tuple(args.features),
                 )
             if args.max_train_rows is not None:
                 task = task.limit_train_rows(args.max_train_rows, seed=seed)

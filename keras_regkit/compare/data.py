@@ -193,10 +193,14 @@ def load_csv_task(
     positive: str | None = None,
     seed: int = 0,
     drop: tuple[str, ...] = (),
+    features: tuple[str, ...] | None = None,
 ) -> TabularTask:
     """Reads a CSV file into a `TabularTask`.
 
-    - Rows with a missing target are dropped. The target must have exactly two
+    - `features`, when given, are the only feature columns (the sensitive
+      column, if not among them, still forms the groups); `drop` leaves columns out.
+    - Rows with a missing target, or a missing sensitive value, are dropped
+      with a note. The target must have exactly two
       values; `positive` (or else 1, True, or the larger of the two in sorted
       order, e.g. "yes" over "no" and ">50K" over "<=50K") is encoded as 1.
     - The rows are split 60/20/20 into training, validation and test rows,
@@ -223,6 +227,15 @@ def load_csv_task(
     if drop:
         frame = frame.drop(columns=list(drop))
         columns = [c for c in columns if c not in drop]
+    if features is not None:
+        for column in features:
+            if column not in columns or column == target:
+                raise DataError(
+                    f"--features column {column!r} is not a feature column of {path}; its "
+                    f"columns are {_preview(columns)}."
+                )
+        kept = [c for c in columns if c in features or c in (target, sensitive)]
+        frame, columns = frame[kept], kept
     for option, column in (("--target", target), ("--sensitive", sensitive)):
         if column is not None and column not in columns:
             raise DataError(
@@ -233,6 +246,14 @@ def load_csv_task(
     if missing_target.any():
         notes.append(f"dropped {int(missing_target.sum()):,} rows with a missing target")
         frame = frame[~missing_target].reset_index(drop=True)
+    if sensitive is not None:
+        missing_group = frame[sensitive].isna().to_numpy()
+        if missing_group.any():
+            notes.append(
+                f"dropped {int(missing_group.sum()):,} rows with a missing {sensitive!r} (the "
+                "sensitive attribute): they belong to neither group"
+            )
+            frame = frame[~missing_group].reset_index(drop=True)
     y, positive_label = _binary_target(frame[target], target, positive)
     for label in (0, 1):
         count = int((y == label).sum())
@@ -248,16 +269,18 @@ def load_csv_task(
     rest, test = _stratified_split(rows, y, len(y) - n_test, seed, take="both")
     train, val = _stratified_split(rest, y[rest], len(rest) - n_val, seed, take="both")
 
-    features = frame.drop(columns=[target])
-    warnings = _leakage_warnings(features, y, train)
-    x, names, encode_notes = encode_features(features, train)
+    inputs = frame.drop(columns=[target])
+    if features is not None and sensitive not in features and sensitive is not None:
+        inputs = inputs.drop(columns=[sensitive])
+    warnings = _leakage_warnings(inputs, y, train)
+    x, names, encode_notes = encode_features(inputs, train)
     notes.extend(encode_notes)
     if not names:
         raise DataError(f"{path} has no usable feature columns besides the target {target!r}.")
 
     groups = group_name = reference = None
     if sensitive is not None:
-        values = frame[sensitive].astype(object).where(frame[sensitive].notna(), "(missing)")
+        values = frame[sensitive].astype(object)
         groups, group_name, reference = group_rule(values.to_numpy(), sensitive_group)
     elif sensitive_group is not None:
         raise DataError("--sensitive-group needs --sensitive COLUMN.")

@@ -242,3 +242,33 @@ def test_leaking_columns_are_named_with_the_drop_line(tmp_path):
     assert load_csv_task(_csv(tmp_path, _frame(), "plain.csv"), target="label").warnings == ()
     with pytest.raises(DataError, match="--drop column 'label' is not a feature column"):
         load_csv_task(path, target="label", drop=("label",))
+
+
+def test_rows_with_a_missing_sensitive_value_are_dropped_with_a_note(tmp_path):
+    frame = _frame(60)
+    frame.loc[:2, "group"] = None  # before, they silently joined the sensitive group
+    task = load_csv_task(_csv(tmp_path, frame), target="label", sensitive="group")
+    kept = frame.iloc[3:]
+    assert len(task.y_train) + len(task.y_val) + len(task.y_test) == len(kept)
+    assert task.notes == (
+        "dropped 3 rows with a missing 'group' (the sensitive attribute): they belong to "
+        "neither group",
+    )
+    n_sensitive = task.groups_train.sum() + task.groups_val.sum() + task.groups_test.sum()
+    assert n_sensitive == (kept["group"] == task.sensitive_group).sum()
+
+
+def test_features_selects_the_feature_columns(tmp_path):
+    path = _csv(tmp_path, _frame())
+    task = load_csv_task(path, target="label", sensitive="group", features=("age",))
+    assert task.feature_names == ("age",)  # the sensitive column still forms the groups
+    assert task.groups_train is not None and task.groups_train.any()
+    both = load_csv_task(path, target="label", sensitive="group", features=("age", "group"))
+    assert both.feature_names == ("age", "group=a", "group=b")
+    full = load_csv_task(path, target="label", sensitive="group")
+    np.testing.assert_array_equal(
+        task.x_train[:, 0], full.x_train[:, full.feature_names.index("age")]
+    )
+    for features in (("nope",), ("label",)):
+        with pytest.raises(DataError, match=f"--features column '{features[0]}' is not a feature"):
+            load_csv_task(path, target="label", features=features)
