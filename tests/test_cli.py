@@ -60,6 +60,9 @@ def test_help_and_version(capsys):
         "Exit status: 0 on success, 2 for bad arguments or unusable data, 130 when interrupted."
     ) in text
     assert all(name in text for name in TECHNIQUES)
+    assert "run by default: recipe+min_diff" in text
+    defaults = cli.build_parser().parse_args(["compare"]).techniques
+    assert defaults[-1] == "recipe+min_diff" and "weight_noise" not in defaults
 
 
 def _csv_argv(csv_path):
@@ -154,6 +157,12 @@ def test_compare_bundled_adult(tmp_path, capsys):
         (["--sensitive", "age"], "the bundled Adult data has the sensitive columns"),
         (["--techniques", "none", "lasso"], "argument --techniques: unknown technique(s) lasso"),
         (["--techniques", ","], "argument --techniques: unknown technique(s) (none given)"),
+        (["--techniques", "l2+lasso"], "argument --techniques: unknown technique(s) lasso"),
+        (
+            ["--techniques", "none", "mixup+min_diff"],
+            "argument --techniques: Invalid combination 'mixup+min_diff': mixup and min_diff "
+            "cannot be trained together: both change the training batches",
+        ),
         (["--seed", "-1"], "argument --seed: expected a non-negative int, received '-1'"),
         (["--seed", "x"], "argument --seed: expected a non-negative int, received 'x'"),
         (["--max-train-rows", "1"], "--max-train-rows 1: too few rows for a stratified subset"),

@@ -35,15 +35,18 @@ from keras_regkit.compare.report import (
 )
 from keras_regkit.compare.stats import Interval, paired_difference, t_interval
 from keras_regkit.compare.techniques import (
+    DEFAULT_COMBINATIONS,
     DEFAULT_MIN_DIFF_WEIGHTS,
     DEFAULT_TECHNIQUES,
     TECHNIQUES,
     Technique,
+    check_combination,
 )
 
 __all__ = [
     "Comparison",
     "ConsoleProgress",
+    "DEFAULT_COMBINATIONS",
     "DEFAULT_MIN_DIFF_WEIGHTS",
     "DEFAULT_TECHNIQUES",
     "DataError",
@@ -52,6 +55,7 @@ __all__ = [
     "TECHNIQUES",
     "TabularTask",
     "Technique",
+    "check_combination",
     "compare",
     "format_differences",
     "format_table",

@@ -15,7 +15,14 @@ from keras_regkit.compare.engine import (
     DEFAULT_HIDDEN_UNITS,
     DEFAULT_REPEATS,
 )
-from keras_regkit.compare.techniques import DEFAULT_MIN_DIFF_WEIGHTS, DEFAULT_TECHNIQUES, TECHNIQUES
+from keras_regkit.compare.techniques import (
+    DEFAULT_COMBINATIONS,
+    DEFAULT_MIN_DIFF_WEIGHTS,
+    DEFAULT_TECHNIQUES,
+    TECHNIQUES,
+    check_combination,
+    is_combination,
+)
 
 DESCRIPTION = """\
 Train the same MLP --repeats times per regularization technique and compare them:
@@ -42,8 +49,16 @@ Ctrl-C stops after the finished runs, writes a partial report and exits with 130
 Exit status: 0 on success, 2 for bad arguments or unusable data, 130 when
 interrupted."""
 
-EPILOG = "techniques: " + ", ".join(
-    f"{name}{'' if name in DEFAULT_TECHNIQUES else ' (not run by default)'}" for name in TECHNIQUES
+EPILOG = (
+    "techniques: "
+    + ", ".join(
+        f"{name}{'' if name in DEFAULT_TECHNIQUES else ' (not run by default)'}"
+        for name in TECHNIQUES
+    )
+    + "; and combinations of them joined by '+', trained together in one model (e.g. "
+    "l2+min_diff, dropout+mixup; run by default: "
+    + ", ".join(DEFAULT_COMBINATIONS)
+    + "); a combination with MinDiff runs once per MinDiff weight"
 )
 
 
@@ -125,9 +140,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--techniques",
         metavar="NAME",
         nargs="+",
-        default=list(DEFAULT_TECHNIQUES),
-        help="techniques to run, in order (space or comma separated; default: all but "
-        "weight_noise)",
+        default=[*DEFAULT_TECHNIQUES, *DEFAULT_COMBINATIONS],
+        help="techniques to run, in order (space or comma separated; a+b trains a and b "
+        "together; default: all but weight_noise, and " + ", ".join(DEFAULT_COMBINATIONS) + ")",
     )
     runs.add_argument(
         "--min-diff-weights",
@@ -214,12 +229,24 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def _techniques(values: list[str]) -> list[str]:
     names = [name.strip() for value in values for name in value.split(",") if name.strip()]
-    unknown = [name for name in names if name not in TECHNIQUES]
+    unknown = [
+        part
+        for name in names
+        if name not in TECHNIQUES
+        for part in name.split("+")
+        if part not in TECHNIQUES
+    ]
     if unknown or not names:
         raise _UsageError(
             f"argument --techniques: unknown technique(s) {', '.join(unknown) or '(none given)'}"
             f"; choose from {', '.join(TECHNIQUES)}"
         )
+    for name in names:
+        if is_combination(name):
+            try:
+                check_combination(name)
+            except ValueError as error:
+                raise _UsageError(f"argument --techniques: {error}") from None
     return list(dict.fromkeys(names))
 
 

@@ -24,6 +24,9 @@ from keras_regkit.compare.techniques import (
     DEFAULT_MIN_DIFF_WEIGHTS,
     DEFAULT_TECHNIQUES,
     TECHNIQUES,
+    check_combination,
+    is_combination,
+    uses_min_diff,
 )
 
 # A kernel weight this close to zero counts as pruned in the sparsity column.
@@ -289,7 +292,7 @@ def compare(
     notes = list(first_task.notes)
     kinds: list[tuple[str, float | None]] = []
     for name in dict.fromkeys(techniques):
-        if name != "min_diff":
+        if not uses_min_diff(name):
             kinds.append((name, None))
             continue
         reason = _min_diff_unavailable(first_task)
@@ -407,7 +410,7 @@ def _train_one(
     `compiled`, a `CompiledModels`, trains the run in the kept compiled model of
     its configuration (reset to the state of a fresh one) when there is one.
     """
-    technique = TECHNIQUES[name]
+    technique = techniques_module.technique(name)
     label = technique.label if weight is None else f"{technique.label} w={weight:g}"
     keras.utils.set_random_seed(seed)
     setup = techniques_module.build(
@@ -688,7 +691,16 @@ def _validate(techniques, epochs, batch_size, hidden_units, learning_rate, weigh
             "Invalid value for argument `techniques`: expected a non-empty list of names from "
             f"{tuple(TECHNIQUES)}. Received: techniques={techniques!r}"
         )
-    unknown = [t for t in techniques if t not in TECHNIQUES]
+    unknown = [t for t in techniques if t not in TECHNIQUES and not is_combination(t)]
+    for name in techniques:
+        if is_combination(name):
+            try:
+                check_combination(name)
+            except ValueError as error:
+                raise ValueError(
+                    f"Invalid value for argument `techniques`: {error}. "
+                    f"Received: techniques={list(techniques)!r}"
+                ) from None
     if unknown:
         raise ValueError(
             f"Invalid value for argument `techniques`: unknown name(s) {unknown}; expected "

@@ -16,7 +16,8 @@ from keras_regkit.compare.engine import (
     Comparison,
     RunResult,
 )
-from keras_regkit.compare.techniques import TECHNIQUES
+from keras_regkit.compare.techniques import technique as technique_of
+from keras_regkit.compare.techniques import uses_min_diff
 
 CSV_COLUMNS = (
     "technique",
@@ -529,7 +530,7 @@ def _markdown(comparison: Comparison, plots: list[str], plot_note, command) -> s
     ]
     used = list(dict.fromkeys(r.technique for r in runs))
     for name in used:
-        technique = TECHNIQUES[name]
+        technique = technique_of(name)
         # The text comes from the strengths that ran, not from a second copy of them.
         setting = technique.describe(
             [
@@ -594,7 +595,7 @@ def highlights(comparison: Comparison) -> list[str]:
         )
     if math.isfinite(base.interval("fpr_gap").mean):
         for row, d in found:
-            if row.technique != "min_diff":
+            if not uses_min_diff(row.technique):
                 continue
             lines.append(
                 f"{row.label}: FPR gap "

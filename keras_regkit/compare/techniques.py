@@ -236,6 +236,13 @@ def build(
     `strength` overrides the technique's default `Technique.strength` (MinDiff takes
     `min_diff_weight`); `Setup.strength` is the value applied.
     """
+    if is_combination(name):
+        check_combination(name)
+        setup = _build_combination(
+            name.split("+"), task, hidden_units, batch_size, seed, min_diff_weight
+        )
+        setup.strength = None if min_diff_weight is None else float(min_diff_weight)
+        return setup
     if name not in TECHNIQUES:
         raise ValueError(
             f"Invalid value for argument `name`: expected one of {tuple(TECHNIQUES)}. "
@@ -283,29 +290,16 @@ def _build(name, task, hidden_units, batch_size, seed, s) -> Setup:
         return plain(dense_cls=regkit_layers.NoisyDense, dense_kwargs={"stddev": s, "seed": seed})
     if name == "early_stopping":
         setup = plain()
-        setup.callbacks = [
-            keras.callbacks.EarlyStopping(
-                monitor="val_binary_crossentropy", patience=int(s), restore_best_weights=True
-            )
-        ]
+        setup.callbacks = [_early_stopping(s)]
         return setup
     if name == "mixup":
         model = mlp(n, hidden_units, seed)
         data = recipes.MixUpPyDataset(x, y, alpha=s, batch_size=batch_size, seed=seed)
         return Setup(model, model, data)
     if name == "min_diff":
-        original = mlp(n, hidden_units, seed)
-        model = min_diff.MinDiffModel(original, min_diff.MMDLoss("gaussian"), loss_weight=float(s))
-        negatives = task.y_train == 0
-        data = min_diff.MinDiffPyDataset(
-            x,
-            y,
-            sensitive_x=x[task.groups_train & negatives],
-            nonsensitive_x=x[~task.groups_train & negatives],
-            batch_size=batch_size,
-            seed=seed,
+        return _with_min_diff(
+            Setup(mlp(n, hidden_units, seed), None, x, y), task, batch_size, seed, s
         )
-        return Setup(model, original, data)
     if name == "recipe":
         recipe = recipe_for(task, hidden_units, seed)
         model = recipe.build_model((n,), hidden_units=hidden_units, name="recipe_mlp")
@@ -315,6 +309,150 @@ def _build(name, task, hidden_units, batch_size, seed, s) -> Setup:
     raise ValueError(
         f"Invalid value for argument `name`: expected one of {tuple(TECHNIQUES)}. "
         f"Received: name={name!r}"
+    )
+
+
+def _with_min_diff(setup: Setup, task, batch_size: int, seed: int, weight: float) -> Setup:
+    """`setup` with its model wrapped in MinDiff, trained on MinDiff batches of its rows."""
+    original = setup.model
+    model = min_diff.MinDiffModel(original, min_diff.MMDLoss("gaussian"), loss_weight=float(weight))
+    x, y = task.x_train, task.y_train.reshape(-1, 1)
+    negatives = task.y_train == 0
+    data = min_diff.MinDiffPyDataset(
+        x,
+        y,
+        sensitive_x=x[task.groups_train & negatives],
+        nonsensitive_x=x[~task.groups_train & negatives],
+        batch_size=batch_size,
+        seed=seed,
+    )
+    return Setup(model, original, data, callbacks=setup.callbacks, recipe=setup.recipe)
+
+
+# Combinations: what each technique changes, so two that change the same thing do not compose.
+# The MLP's arguments each technique sets (the strength `s` applied).
+_MLP_ARGUMENTS = {
+    "l2": lambda s, seed: {"kernel_regularizer": lambda: keras.regularizers.L2(s)},
+    "elastic_net": lambda s, seed: {
+        "kernel_regularizer": lambda: regularizers.ElasticNet(s, l1_ratio=0.5)
+    },
+    "group_lasso": lambda s, seed: {"first_kernel_regularizer": regularizers.GroupLasso(s)},
+    "dropout": lambda s, seed: {"dropout": s},
+    "drop_connect": lambda s, seed: {
+        "dense_cls": regkit_layers.DropConnectDense,
+        "dense_kwargs": {"rate": s, "seed": seed},
+    },
+    "weight_noise": lambda s, seed: {
+        "dense_cls": regkit_layers.NoisyDense,
+        "dense_kwargs": {"stddev": s, "seed": seed},
+    },
+    "batch_norm": lambda s, seed: {"batch_norm": True},
+    "gaussian_noise": lambda s, seed: {"input_noise": s},
+    "max_norm": lambda s, seed: {"kernel_constraint": lambda: keras.constraints.MaxNorm(s)},
+}
+# What the others change: the training batches, the model and its training.
+_CHANGES = {
+    "mixup": ("the training batches",),
+    "min_diff": ("the training batches", "the model wrapper"),
+    "early_stopping": ("the callbacks",),
+    "recipe": ("the network", "the callbacks"),
+}
+DEFAULT_COMBINATIONS = ("recipe+min_diff",)
+
+
+def is_combination(name: str) -> bool:
+    """Whether `name` names techniques trained together, as `"l2+min_diff"`."""
+    return "+" in name
+
+
+def uses_min_diff(name: str) -> bool:
+    """Whether technique (or combination) `name` trains with MinDiff, once per MinDiff weight."""
+    return "min_diff" in name.split("+")
+
+
+def _changes(name: str) -> set[str]:
+    if name in _MLP_ARGUMENTS:
+        return {f"the MLP's {key}" for key in _MLP_ARGUMENTS[name](1.0, 0)}
+    return set(_CHANGES.get(name, ()))
+
+
+def check_combination(name: str) -> list[str]:
+    """The techniques of combination `name` (`"a+b"`), or a `ValueError` naming what cannot compose.
+
+    Two techniques compose unless they change the same thing: the same argument of
+    the MLP (L2 and ElasticNet both set the kernel regularizer), the training
+    batches (MixUp and MinDiff), or the network (the recipe builds its own, so it
+    composes only with MinDiff, whose batches replace the recipe's MixUp).
+    """
+    parts = name.split("+")
+    unknown = [part for part in parts if part not in TECHNIQUES]
+    if unknown or len(parts) < 2:
+        raise ValueError(
+            f"Invalid combination {name!r}: expected technique names joined by '+', from "
+            f"{tuple(TECHNIQUES)}; unknown: {unknown or parts}"
+        )
+    for index, first in enumerate(parts):
+        for second in parts[index + 1 :]:
+            if first == second or "none" in (first, second):
+                raise ValueError(f"Invalid combination {name!r}: {first}+{second} is not a pair")
+            if {first, second} == {"recipe", "min_diff"}:
+                continue
+            shared = sorted(_changes(first) & _changes(second))
+            if "recipe" in (first, second) and not shared:
+                shared = ["the network"]
+            if shared:
+                raise ValueError(
+                    f"Invalid combination {name!r}: {first} and {second} cannot be trained "
+                    f"together: both change {', '.join(shared)}"
+                )
+    return parts
+
+
+def technique(name: str) -> Technique:
+    """The `Technique` of `name`, a technique or a combination (its parts at their strengths)."""
+    if not is_combination(name):
+        return TECHNIQUES[name]
+    parts = [TECHNIQUES[part] for part in check_combination(name)]
+    templates = [part.template if part.name == "min_diff" else part.describe() for part in parts]
+    if "recipe" in name.split("+"):
+        templates.append("MinDiff's batches replace the recipe's MixUp")
+    return Technique(
+        name,
+        " + ".join(part.label for part in parts),
+        "; ".join(templates),
+        "; ".join(part.reference for part in parts if part.reference),
+    )
+
+
+def _build_combination(parts, task, hidden_units, batch_size, seed, weight) -> Setup:
+    n = task.n_features
+    x, y = task.x_train, task.y_train.reshape(-1, 1)
+    if "recipe" in parts:
+        recipe = recipe_for(task, hidden_units, seed)
+        model = recipe.build_model((n,), hidden_units=hidden_units, name="recipe_mlp")
+        callbacks = recipe.callbacks(monitor="val_binary_crossentropy")
+        setup = Setup(model, model, x, y, callbacks=callbacks, recipe=recipe)
+    else:
+        arguments = {}
+        for part in parts:
+            if part in _MLP_ARGUMENTS:
+                arguments.update(_MLP_ARGUMENTS[part](TECHNIQUES[part].strength, seed))
+        model = mlp(n, hidden_units, seed, **arguments)
+        setup = Setup(model, model, x, y, batch_size=batch_size)
+    if "mixup" in parts:
+        alpha = TECHNIQUES["mixup"].strength
+        setup.x = recipes.MixUpPyDataset(x, y, alpha=alpha, batch_size=batch_size, seed=seed)
+        setup.y = setup.batch_size = None
+    if "early_stopping" in parts:
+        setup.callbacks = [*setup.callbacks, _early_stopping(TECHNIQUES["early_stopping"].strength)]
+    if "min_diff" in parts:
+        setup = _with_min_diff(setup, task, batch_size, seed, weight)
+    return setup
+
+
+def _early_stopping(patience) -> keras.callbacks.EarlyStopping:
+    return keras.callbacks.EarlyStopping(
+        monitor="val_binary_crossentropy", patience=int(patience), restore_best_weights=True
     )
 
 
