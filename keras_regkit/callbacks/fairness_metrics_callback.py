@@ -11,10 +11,14 @@ from typing import Any
 import keras
 import numpy as np
 
+from keras_regkit import _validation
 from keras_regkit.backend import is_tf_dataset
 from keras_regkit.fairness import _grouping
 
 _DEFAULT_METRICS = ("demographic_parity_difference", "equalized_odds_difference")
+# Computed from the scores on `counterfactual_x` as well as on `x`.
+_COUNTERFACTUAL_METRICS = ("counterfactual_flip_rate", "mean_counterfactual_score_gap")
+_ALL_METRICS = (*_grouping.METRIC_NAMES, *_COUNTERFACTUAL_METRICS)
 _DATA_HELP = (
     "expected a tuple `(x, y, sensitive_features)` or `(x, y, sensitive_features, "
     "sample_weight)` of arrays (x may be a dict or list of arrays), or a tf.data.Dataset, "
@@ -61,6 +65,12 @@ def _is_dataset(data: Any) -> bool:
     )
 
 
+def _weighted_mean(values: np.ndarray, weights: np.ndarray) -> float:
+    # 0 for no weight, as `keras.metrics.Mean` and the streaming counterfactual metrics.
+    total = float(np.sum(weights))
+    return float(np.sum(weights * values) / total) if total > 0 else 0.0
+
+
 def _group_key(group: Any) -> str:
     parts = group if isinstance(group, tuple) else (group,)
 
@@ -70,6 +80,10 @@ def _group_key(group: Any) -> str:
         return re.sub(r"[^A-Za-z0-9_.\-]", "_", str(part))
 
     return ".".join(fmt(part) for part in parts)
+
+
+def _structure(value: Any) -> str:
+    return repr(keras.tree.map_structure(lambda leaf: type(leaf).__name__, value))
 
 
 @keras.saving.register_keras_serializable(package="keras_regkit")
@@ -97,6 +111,18 @@ class FairnessMetricsCallback(keras.callbacks.Callback):
     value of that epoch is logged as NaN (with a warning) rather than
     interrupting training.
 
+    Counterfactual metrics (Kusner et al., "Counterfactual Fairness", NeurIPS
+    2017; Garg et al., AIES 2019): given `counterfactual_x`, the same
+    validation rows with only the sensitive attribute changed (e.g. by
+    `keras_regkit.counterfactual.swap_sensitive_columns`), the callback also
+    predicts on it and logs `counterfactual_flip_rate` (the weighted share of
+    rows whose thresholded decision changes) and
+    `mean_counterfactual_score_gap` (the weighted mean of `|score(x) -
+    score(counterfactual_x)|`), as `keras_regkit.fairness`'s functions of the
+    same names compute them; with `per_group`, also per group, e.g.
+    `val_counterfactual_flip_rate/female`. A group whose weights are all 0
+    gets 0 for these two, as the streaming metrics do.
+
     `callback.compute()` returns the same values for the model's current
     weights, outside `fit`.
 
@@ -115,8 +141,14 @@ class FairnessMetricsCallback(keras.callbacks.Callback):
             groups). Or a `tf.data.Dataset`, `keras.utils.PyDataset` or torch
             `DataLoader` yielding such tuples batch by batch; it is read once
             per epoch, in one pass, so shuffling is harmless.
+        counterfactual_x: optional model inputs with the structure and number
+            of rows of `validation_data`'s `x` (arrays only): row `i` is row
+            `i` of `x` with only the sensitive attribute changed. Like
+            `validation_data`, it is data, not configuration.
         metrics: list of metric names (see above). Defaults to
-            `["demographic_parity_difference", "equalized_odds_difference"]`.
+            `["demographic_parity_difference", "equalized_odds_difference"]`,
+            followed by `["counterfactual_flip_rate",
+            "mean_counterfactual_score_gap"]` when `counterfactual_x` is given.
         threshold: float; scores above it are positive predictions (0.5 for
             probabilities, 0.0 for logits).
         prefix: string prepended to every logged name.
@@ -147,13 +179,20 @@ class FairnessMetricsCallback(keras.callbacks.Callback):
         callbacks=[callback, keras.callbacks.CSVLogger("log.csv")],
     )
     history.history["val_demographic_parity_difference"]
+
+    # Counterfactual rows: the one-hot sex columns swapped.
+    x_val_cf = keras_regkit.counterfactual.swap_sensitive_columns(x_val, [i_female, i_male])
+    callback = keras_regkit.callbacks.FairnessMetricsCallback(
+        validation_data=(x_val, y_val, sex_val), counterfactual_x=x_val_cf
+    )
+    model.fit(x, y, epochs=10, callbacks=[callback])  # also logs val_counterfactual_flip_rate
     ```
     """
 
     def __init__(
         self,
         validation_data: Any = None,
-        metrics: Sequence[str] = _DEFAULT_METRICS,
+        metrics: Sequence[str] | None = None,
         threshold: float = 0.5,
         prefix: str = "val_",
         batch_size: int | None = None,
@@ -161,18 +200,23 @@ class FairnessMetricsCallback(keras.callbacks.Callback):
         output_key: str | int | None = None,
         method: str = "between_groups",
         agg: str = "worst_case",
+        counterfactual_x: Any = None,
     ):
         super().__init__()
+        if metrics is None:
+            metrics = _DEFAULT_METRICS + (
+                _COUNTERFACTUAL_METRICS if counterfactual_x is not None else ()
+            )
         if isinstance(metrics, str) or not isinstance(metrics, Sequence) or not metrics:
             raise ValueError(
                 "Invalid value for argument `metrics`: expected a non-empty list of metric "
-                f"names from {list(_grouping.METRIC_NAMES)}. Received: metrics={metrics!r}"
+                f"names from {list(_ALL_METRICS)}. Received: metrics={metrics!r}"
             )
-        unknown = [name for name in metrics if name not in _grouping.METRIC_NAMES]
+        unknown = [name for name in metrics if name not in _ALL_METRICS]
         if unknown:
             raise ValueError(
                 "Invalid value for argument `metrics`: expected names from "
-                f"{list(_grouping.METRIC_NAMES)}. Received unknown name(s) {unknown} in "
+                f"{list(_ALL_METRICS)}. Received unknown name(s) {unknown} in "
                 f"metrics={list(metrics)!r}"
             )
         if not isinstance(prefix, str):
@@ -210,7 +254,18 @@ class FairnessMetricsCallback(keras.callbacks.Callback):
         self.output_key = output_key
         self.method = _grouping.check_method(method)
         self.agg = _grouping.check_agg(agg)
-        self.validation_data = validation_data
+        self._counterfactual_x = counterfactual_x
+        self.validation_data = validation_data  # checks counterfactual_x too
+        self._check_counterfactual(required=True)
+
+    @property
+    def counterfactual_x(self) -> Any:
+        return self._counterfactual_x
+
+    @counterfactual_x.setter
+    def counterfactual_x(self, value: Any) -> None:
+        self._counterfactual_x = value
+        self._check_counterfactual()
 
     @property
     def validation_data(self) -> Any:
@@ -224,6 +279,7 @@ class FairnessMetricsCallback(keras.callbacks.Callback):
             return
         if isinstance(data, (tuple, list)):
             self._arrays = self._check_arrays(data)
+            self._check_counterfactual()
             return
         if not _is_dataset(data):
             raise ValueError(
@@ -240,6 +296,61 @@ class FairnessMetricsCallback(keras.callbacks.Callback):
             raise ValueError(
                 "Invalid value for argument `batch_size`: expected None when `validation_data` "
                 f"is a dataset, which is already batched. Received: batch_size={self.batch_size}"
+            )
+        self._check_counterfactual()
+
+    def _check_counterfactual(self, required: bool = False) -> None:
+        """`counterfactual_x` against `validation_data` and `metrics`, once both are known.
+
+        A missing `counterfactual_x` is only an error when `required` (at construction
+        and before predicting): the setters must allow replacing the data and its
+        counterfactual one after the other.
+        """
+        counterfactual_x = self._counterfactual_x
+        data = self._validation_data
+        if data is None:
+            return  # a callback rebuilt from its config: checked when the data is set
+        wanted = [name for name in self.metrics if name in _COUNTERFACTUAL_METRICS]
+        if counterfactual_x is None:
+            if wanted and required:
+                raise _validation.invalid(
+                    "counterfactual_x",
+                    f"the counterfactual of validation_data's x for the metric(s) {wanted}",
+                    received="counterfactual_x=None",
+                )
+            return
+        if self._arrays is None:
+            raise _validation.invalid(
+                "counterfactual_x",
+                "None when `validation_data` is a dataset (counterfactual inputs are read "
+                "with array validation data `(x, y, sensitive_features)`)",
+                received=f"counterfactual_x of type {type(counterfactual_x).__name__} with "
+                f"validation_data of type {type(data).__name__}",
+            )
+        x = self._arrays[0]
+        try:
+            keras.tree.assert_same_structure(x, counterfactual_x)
+        except (ValueError, TypeError):
+            raise _validation.invalid(
+                "counterfactual_x",
+                "the structure of validation_data's x",
+                received=f"x={_structure(x)}, counterfactual_x={_structure(counterfactual_x)}",
+            ) from None
+        for leaf, cf_leaf in zip(
+            keras.tree.flatten(x), keras.tree.flatten(counterfactual_x), strict=True
+        ):
+            if np.shape(leaf) != np.shape(cf_leaf):
+                raise _validation.invalid(
+                    "counterfactual_x",
+                    f"arrays of the shapes of validation_data's x, such as {np.shape(leaf)}",
+                    received=f"an array of shape {np.shape(cf_leaf)}",
+                )
+        if not wanted:
+            raise _validation.invalid(
+                "metrics",
+                f"at least one of {list(_COUNTERFACTUAL_METRICS)} when `counterfactual_x` is "
+                "given (it would not be read otherwise)",
+                received=f"metrics={self.metrics!r}",
             )
 
     def _check_arrays(self, data: Sequence[Any]):
@@ -339,9 +450,17 @@ class FairnessMetricsCallback(keras.callbacks.Callback):
                 "FairnessMetricsCallback has no `validation_data` (a callback rebuilt from its "
                 "config holds none). Set `callback.validation_data = (x, y, sensitive_features)`."
             )
+        self._check_counterfactual(required=True)
+        counterfactual_scores = None
         if self._arrays is not None:
             x, labels, weights, names, groups, ids = self._arrays
             scores = self._scores(self.model.predict(x, batch_size=self.batch_size, verbose=0))
+            if self._counterfactual_x is not None:
+                counterfactual_scores = self._scores(
+                    self.model.predict(
+                        self._counterfactual_x, batch_size=self.batch_size, verbose=0
+                    )
+                )
         else:
             scores, labels, weights, names, groups, ids = self._read_dataset()
         if len(scores) != len(labels):
@@ -349,7 +468,9 @@ class FairnessMetricsCallback(keras.callbacks.Callback):
                 f"The model returned {len(scores)} predictions for {len(labels)} samples of "
                 "`validation_data`."
             )
-        finite = bool(np.all(np.isfinite(scores)))
+        finite = bool(np.all(np.isfinite(scores))) and (
+            counterfactual_scores is None or bool(np.all(np.isfinite(counterfactual_scores)))
+        )
         if not finite:
             warnings.warn(
                 "FairnessMetricsCallback: the model predicted NaN or infinite scores; "
@@ -359,19 +480,42 @@ class FairnessMetricsCallback(keras.callbacks.Callback):
         counts = _grouping.counts_from_ids(
             labels, scores > self.threshold, weights, ids, names, groups
         )
-        values = {
-            self.prefix + name: _grouping.metric_from_counts(name, counts, self.method, self.agg)
-            for name in self.metrics
-        }
+        per_pair = {}
+        if counterfactual_scores is not None:
+            per_pair = {
+                "counterfactual_flip_rate": (scores > self.threshold)
+                != (counterfactual_scores > self.threshold),
+                "mean_counterfactual_score_gap": np.abs(scores - counterfactual_scores),
+            }
+        values = {}
+        for name in self.metrics:
+            if name in _COUNTERFACTUAL_METRICS:
+                values[self.prefix + name] = _weighted_mean(per_pair[name], weights)
+            else:
+                values[self.prefix + name] = _grouping.metric_from_counts(
+                    name, counts, self.method, self.agg
+                )
         if self.per_group:
             keys = [_group_key(group) for group in groups]
             if len(set(keys)) != len(keys):  # labels that only differ in dropped characters
                 keys = [f"group_{i}" for i in range(len(groups))]
             by_group = _grouping.rates(counts)
-            rates = dict.fromkeys(r for name in self.metrics for r in _grouping.rates_used_by(name))
+            rates = dict.fromkeys(
+                r
+                for name in self.metrics
+                if name not in _COUNTERFACTUAL_METRICS
+                for r in _grouping.rates_used_by(name)
+            )
             for rate in rates:
                 for key, value in zip(keys, by_group[rate], strict=True):
                     values[f"{self.prefix}{rate}/{key}"] = float(value)
+            for name in self.metrics:
+                if name in _COUNTERFACTUAL_METRICS:
+                    for index, key in enumerate(keys):
+                        in_group = ids == index
+                        values[f"{self.prefix}{name}/{key}"] = _weighted_mean(
+                            per_pair[name][in_group], weights[in_group]
+                        )
         if not finite:
             values = dict.fromkeys(values, float("nan"))
         return values

@@ -84,7 +84,12 @@ def test_harness_fit_and_values_on_every_epoch():
         )
 
     histories = testing.run_callback_test(
-        factory, X, Y, epochs=2, build_model=build_model, config_exclude=("validation_data",)
+        factory,
+        X,
+        Y,
+        epochs=2,
+        build_model=build_model,
+        config_exclude=("validation_data", "counterfactual_x"),
     )
     for history in histories.values():
         assert len(history.history["val_demographic_parity_difference"]) == 2
@@ -459,12 +464,221 @@ def test_model_with_several_scores_per_sample():
         callback.compute()
 
 
+# --- Counterfactual inputs: flip rate and score gap next to the group metrics. ---
+
+# The validation rows with the sensitive feature (column 3, a 0/1 code here) swapped.
+X_VAL_BIN = X_VAL.copy()
+X_VAL_BIN[:, 3] = (SEX_VAL == "female").astype("float32")
+X_VAL_CF = X_VAL_BIN.copy()
+X_VAL_CF[:, 3] = 1.0 - X_VAL_CF[:, 3]
+CF_METRICS = ["counterfactual_flip_rate", "mean_counterfactual_score_gap"]
+
+
+def expected_counterfactual(model, weights=None, threshold=0.5, prefix="val_"):
+    scores = model.predict(X_VAL_BIN, verbose=0)
+    cf_scores = model.predict(X_VAL_CF, verbose=0)
+    return {
+        prefix + "counterfactual_flip_rate": fairness.counterfactual_flip_rate(
+            scores, cf_scores, threshold=threshold, sample_weight=weights
+        ),
+        prefix + "mean_counterfactual_score_gap": fairness.mean_counterfactual_score_gap(
+            scores, cf_scores, sample_weight=weights
+        ),
+    }
+
+
+def test_counterfactual_metrics_on_every_epoch():
+    def factory():
+        return FairnessMetricsCallback(
+            validation_data=(X_VAL_BIN, Y_VAL, SEX_VAL, W_VAL), counterfactual_x=X_VAL_CF
+        )
+
+    assert factory().metrics == [
+        "demographic_parity_difference",
+        "equalized_odds_difference",
+        *CF_METRICS,
+    ]
+    histories = testing.run_callback_test(
+        factory,
+        X,
+        Y,
+        epochs=2,
+        build_model=build_model,
+        config_exclude=("validation_data", "counterfactual_x"),
+    )
+    for history in histories.values():
+        assert len(history.history["val_counterfactual_flip_rate"]) == 2
+        expected = expected_counterfactual(history.model, W_VAL)
+        expected.update(
+            expected_values(
+                history.model.predict(X_VAL_BIN, verbose=0),
+                Y_VAL,
+                SEX_VAL,
+                W_VAL,
+                metrics=_DEFAULT_GROUP_METRICS,
+            )
+        )
+        assert_logged(history.history, expected)
+        # The model uses the swapped column, so some decisions flip: the values are not trivial.
+        assert history.history["val_mean_counterfactual_score_gap"][-1] > 0
+
+
+_DEFAULT_GROUP_METRICS = ["demographic_parity_difference", "equalized_odds_difference"]
+
+
+def test_counterfactual_metrics_alone_threshold_and_per_group():
+    model = compiled_model()
+    model.fit(X, Y, epochs=1, verbose=0)
+    callback = FairnessMetricsCallback(
+        (X_VAL_BIN, Y_VAL, SEX_VAL, W_VAL),
+        metrics=["counterfactual_flip_rate"],
+        threshold=0.45,
+        per_group=True,
+        batch_size=5,
+        counterfactual_x=X_VAL_CF,
+    )
+    callback.set_model(model)
+    values = callback.compute()
+    expected = expected_counterfactual(model, W_VAL, threshold=0.45)
+    assert set(values) == {
+        "val_counterfactual_flip_rate",
+        "val_counterfactual_flip_rate/female",
+        "val_counterfactual_flip_rate/male",
+    }
+    np.testing.assert_allclose(
+        values["val_counterfactual_flip_rate"], expected["val_counterfactual_flip_rate"], atol=1e-12
+    )
+    scores = model.predict(X_VAL_BIN, verbose=0)
+    cf_scores = model.predict(X_VAL_CF, verbose=0)
+    for group in ("female", "male"):
+        rows = SEX_VAL == group
+        np.testing.assert_allclose(
+            values[f"val_counterfactual_flip_rate/{group}"],
+            fairness.counterfactual_flip_rate(scores[rows], cf_scores[rows], 0.45, W_VAL[rows]),
+            atol=1e-12,
+        )
+
+
+def test_counterfactual_zero_weight_group_gives_zero():
+    weights = np.where(SEX_VAL == "female", 0.0, W_VAL)
+    callback = FairnessMetricsCallback(
+        (X_VAL_BIN, Y_VAL, SEX_VAL, weights),
+        metrics=CF_METRICS,
+        per_group=True,
+        counterfactual_x=X_VAL_CF,
+    )
+    model = build_model()
+    callback.set_model(model)
+    values = callback.compute()
+    assert values["val_counterfactual_flip_rate/female"] == 0.0
+    assert values["val_mean_counterfactual_score_gap/female"] == 0.0
+    expected = expected_counterfactual(model, weights)
+    for name, value in expected.items():
+        np.testing.assert_allclose(values[name], value, atol=1e-12)
+
+
+def test_counterfactual_dict_inputs():
+    inputs = {"a": keras.Input((3,), name="a"), "s": keras.Input((1,), name="s")}
+    merged = keras.layers.Concatenate()([inputs["a"], inputs["s"]])
+    model = keras.Model(inputs, keras.layers.Dense(1, activation="sigmoid")(merged))
+    x = {"a": X_VAL_BIN[:, :3], "s": X_VAL_BIN[:, 3:]}
+    x_cf = {"a": X_VAL_CF[:, :3], "s": X_VAL_CF[:, 3:]}
+    callback = FairnessMetricsCallback((x, Y_VAL, SEX_VAL), CF_METRICS, counterfactual_x=x_cf)
+    callback.set_model(model)
+    values = callback.compute()
+    scores, cf_scores = model.predict(x, verbose=0), model.predict(x_cf, verbose=0)
+    np.testing.assert_allclose(
+        values["val_mean_counterfactual_score_gap"],
+        fairness.mean_counterfactual_score_gap(scores, cf_scores),
+        atol=1e-12,
+    )
+
+
+def test_counterfactual_model():
+    from keras_regkit.counterfactual import CounterfactualModel, CounterfactualPyDataset
+
+    x_bin = X.copy()
+    x_bin[:, 3] = (SEX == "female").astype("float32")
+    x_cf = x_bin.copy()
+    x_cf[:, 3] = 1.0 - x_cf[:, 3]
+    original = build_model()
+    model = CounterfactualModel(original, "pairwise_mse", loss_weight=2.0)
+    model.compile(optimizer=keras.optimizers.SGD(0.5), loss="binary_crossentropy")
+    callback = FairnessMetricsCallback(
+        (X_VAL_BIN, Y_VAL, SEX_VAL), CF_METRICS, counterfactual_x=X_VAL_CF
+    )
+    history = model.fit(
+        CounterfactualPyDataset(x_bin, Y, counterfactual_x=x_cf, batch_size=16, seed=0),
+        epochs=2,
+        verbose=0,
+        callbacks=[callback],
+    )
+    assert "counterfactual_loss" in history.history
+    assert_logged(history.history, expected_counterfactual(original))
+
+
+def test_counterfactual_non_finite_predictions_log_nan():
+    model = build_model()
+    callback = FairnessMetricsCallback(
+        (X_VAL_BIN, Y_VAL, SEX_VAL), CF_METRICS, counterfactual_x=np.full_like(X_VAL_CF, np.inf)
+    )
+    callback.set_model(model)
+    with pytest.warns(UserWarning, match="NaN or infinite scores"):
+        values = callback.compute()
+    assert all(np.isnan(v) for v in values.values())
+
+
+def test_counterfactual_data_can_be_replaced():
+    callback = FairnessMetricsCallback(
+        (X_VAL_BIN, Y_VAL, SEX_VAL), CF_METRICS, counterfactual_x=X_VAL_CF
+    )
+    callback.counterfactual_x = None  # then new data of another length, then its counterfactual
+    callback.validation_data = (X_VAL_BIN[:10], Y_VAL[:10], SEX_VAL[:10])
+    callback.counterfactual_x = X_VAL_CF[:10]
+    model = build_model()
+    callback.set_model(model)
+    scores = model.predict(X_VAL_BIN[:10], verbose=0)
+    cf_scores = model.predict(X_VAL_CF[:10], verbose=0)
+    np.testing.assert_allclose(
+        callback.compute()["val_counterfactual_flip_rate"],
+        fairness.counterfactual_flip_rate(scores, cf_scores),
+        atol=1e-12,
+    )
+
+
+def test_bad_counterfactual_x():
+    data = (X_VAL_BIN, Y_VAL, SEX_VAL)
+    with pytest.raises(ValueError, match=r"argument `counterfactual_x`: expected arrays of the"):
+        FairnessMetricsCallback(data, CF_METRICS, counterfactual_x=X_VAL_CF[:-1])
+    with pytest.raises(ValueError, match=r"argument `counterfactual_x`: expected the structure"):
+        FairnessMetricsCallback(data, CF_METRICS, counterfactual_x={"a": X_VAL_CF})
+    with pytest.raises(ValueError, match=r"argument `counterfactual_x`: expected the counterf"):
+        FairnessMetricsCallback(data, metrics=["counterfactual_flip_rate"])
+    callback = FairnessMetricsCallback(data, CF_METRICS, counterfactual_x=X_VAL_CF)
+    callback.counterfactual_x = None
+    callback.set_model(build_model())
+    with pytest.raises(ValueError, match=r"argument `counterfactual_x`: expected the counterf"):
+        callback.compute()
+
+    class Batches(keras.utils.PyDataset):
+        def __len__(self):
+            return 1
+
+        def __getitem__(self, i):
+            return data
+
+    with pytest.raises(ValueError, match=r"argument `counterfactual_x`: expected None when"):
+        FairnessMetricsCallback(Batches(), CF_METRICS, counterfactual_x=X_VAL_CF)
+    with pytest.raises(ValueError, match=r"argument `metrics`: expected at least one of"):
+        FairnessMetricsCallback(data, ["demographic_parity_difference"], counterfactual_x=X_VAL_CF)
+
+
 # --- Argument validation: one test per checked argument. ---
 
 DATA = (X_VAL, Y_VAL, SEX_VAL)
 
 
-@pytest.mark.parametrize("metrics", [[], "demographic_parity_difference", ["accuracy"], None])
+@pytest.mark.parametrize("metrics", [[], "demographic_parity_difference", ["accuracy"], ()])
 def test_bad_metrics(metrics):
     with pytest.raises(ValueError, match=r"argument `metrics`: expected"):
         FairnessMetricsCallback(DATA, metrics=metrics)

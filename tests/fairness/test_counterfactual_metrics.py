@@ -186,3 +186,19 @@ def test_compile_fit_evaluate_reload():
     testing.assert_allclose(
         again["counterfactual_flip_rate"], logs["counterfactual_flip_rate"], atol=1e-6
     )
+
+
+def test_streaming_zero_weights_give_zero_not_nan():
+    pairs = np.stack([P, PC], axis=1).astype("float32")
+    for metric in (CounterfactualFlipRate(), MeanCounterfactualScoreGap()):
+        metric.update_state(None, pairs, np.zeros(N, "float32"))
+        assert float(metric.result()) == 0.0
+        # Zero-weight batches leave the result of the weighted ones unchanged.
+        metric.update_state(None, pairs[5:], W[5:])
+        metric.update_state(None, pairs[:5], W[:5])
+        reference = (
+            counterfactual_flip_rate(P, PC, sample_weight=W)
+            if isinstance(metric, CounterfactualFlipRate)
+            else mean_counterfactual_score_gap(P, PC, sample_weight=W)
+        )
+        testing.assert_allclose(metric.result(), reference, atol=1e-6)

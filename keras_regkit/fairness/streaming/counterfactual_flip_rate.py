@@ -15,6 +15,13 @@ class _CounterfactualPairMetric(keras.metrics.Metric):
     on an example, column 1 the score on its counterfactual (e.g. a model that returns
     `ops.concatenate([f(x), f(x_counterfactual)], axis=-1)`). `y_true` is not read. Before
     any example with positive weight, `result()` is 0 (like `keras.metrics.Mean`).
+
+    Why `update_state(y_true, y_pred, sample_weight)` with the pair in `y_pred` rather than
+    `update_state(y_pred_original, y_pred_counterfactual)`: `model.compile(metrics=...)`
+    calls every metric with `(y_true, y_pred, sample_weight)`, so only this signature lets
+    the metrics run inside `fit`/`evaluate` (and XLA-compiled steps) as well as by hand.
+    Outside a model, stack the two score vectors: `update_state(None,
+    ops.stack([p, p_cf], axis=-1), w)`.
     """
 
     def __init__(self, name=None, dtype=None):
