@@ -301,3 +301,20 @@ def test_interrupted_runs_are_kept_and_resume_gives_the_same_table(
     assert "come from a different configuration (epochs: 1 there, 5 here)" in err
     config = json.loads((out / "config.json").read_text())
     assert config["arguments"]["epochs"] == 1 and config["backend"] == "jax"
+
+
+def test_tune_reports_the_chosen_strength(csv_path, tmp_path, monkeypatch, capsys):
+    from keras_regkit.compare import tuning
+
+    monkeypatch.setattr(tuning, "GRIDS", {"dropout": (0.1, 0.5)})
+    argv = [*_csv_argv(csv_path), "--techniques", "none,dropout", "--tune", "--out", str(tmp_path)]
+    assert _run(argv) == 0
+    captured = capsys.readouterr()
+    lines = (captured.out + captured.err).splitlines()
+    [note] = [line for line in lines if line.startswith("--tune: Dropout strength")]
+    report = (tmp_path / "report.md").read_text()
+    assert note in report
+    chosen = float(note.split()[3].rstrip(","))
+    with open(tmp_path / "results.csv") as file:
+        rows = [row for row in csv.DictReader(file) if row["technique"] == "dropout"]
+    assert [float(row["strength"]) for row in rows] == [chosen, chosen]

@@ -187,6 +187,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "(default: %(default)s; 1 is a single-seed run)",
     )
     runs.add_argument(
+        "--tune",
+        action="store_true",
+        help="first pick each technique's strength from a small grid (keras_regkit.compare."
+        "tuning.GRIDS: e.g. L2 1e-4 ... 3e-3, dropout 0.1 ... 0.5) by the mean validation loss "
+        "over the repeats, never by test metrics; the report shows every candidate (MinDiff "
+        "keeps its --min-diff-weights sweep)",
+    )
+    runs.add_argument(
         "--jobs",
         metavar="N",
         type=_positive_int,
@@ -330,7 +338,7 @@ def _run(args: argparse.Namespace, argv: list[str] | None) -> int:
         )
         return 2
     from keras_regkit.compare import data as data_module
-    from keras_regkit.compare import engine, journal, report
+    from keras_regkit.compare import engine, journal, report, tuning
 
     client = None
     try:
@@ -418,21 +426,34 @@ def _run(args: argparse.Namespace, argv: list[str] | None) -> int:
         )
     start = time.perf_counter()
     try:
+        settings = {
+            "epochs": args.epochs,
+            "batch_size": args.batch_size,
+            "hidden_units": tuple(args.hidden_units),
+            "seed": args.seed,
+            "repeats": args.repeats,
+            "jobs": args.jobs,
+            "scheduler": client,
+            "progress": progress,
+        }
+        strengths, tuning_notes = {}, []
+        if args.tune:
+            progress.message("--tune: training every strength of each technique's grid ...")
+            strengths, tuning_notes = tuning.tune(
+                engine.compare, task_for_seed, techniques, **settings
+            )
+            for note in tuning_notes:
+                progress.message(note)
         comparison = engine.compare(
             task_for_seed,
             techniques,
-            epochs=args.epochs,
-            batch_size=args.batch_size,
-            hidden_units=tuple(args.hidden_units),
             min_diff_weights=tuple(args.min_diff_weights),
-            seed=args.seed,
-            repeats=args.repeats,
-            jobs=args.jobs,
-            scheduler=client,
-            progress=progress,
             completed=runs_journal.completed,
             on_run=runs_journal.append,
+            strengths=strengths,
+            **settings,
         )
+        comparison.notes.extend(tuning_notes)
     finally:
         if client is not None:
             client.close()
