@@ -41,7 +41,8 @@ def _leak(logits, s):
 def test_adversary_falls_to_chance_while_task_accuracy_holds():
     x, y, s = _planted(n=2000)
     results = {}
-    for weight in (0.0, 1.0):
+    for weight in (0.0, 2.0):
+        keras.utils.set_random_seed(0)  # the batches' shuffling
         model = AdversarialDebiasingModel(_mlp(), loss_weight=weight)
         model.compile(optimizer=keras.optimizers.Adam(0.01), loss=BCE)
         model.fit({"features": x, "sensitive": s}, y, epochs=20, batch_size=100, verbose=0)
@@ -49,7 +50,7 @@ def test_adversary_falls_to_chance_while_task_accuracy_holds():
         results[weight] = (((logits > 0) == y).mean(), _leak(logits, s))
     # The best group-blind classifier (x1 only): what a fair predictor can reach.
     blind = LogisticRegression().fit(x[:, :1], y).score(x[:, :1], y)
-    (plain_accuracy, plain_leak), (fair_accuracy, fair_leak) = results[0.0], results[1.0]
+    (plain_accuracy, plain_leak), (fair_accuracy, fair_leak) = results[0.0], results[2.0]
     assert plain_leak > 0.75, results
     assert fair_leak < 0.62, results
     assert fair_accuracy > blind - 0.08, (results, blind)
@@ -77,13 +78,13 @@ def test_projection_correction_closed_form():
     g_p = [np.array([1.0, 2.0]), np.array([[3.0]])]
     g_a = [np.array([1.0, 0.0]), np.array([[1.0]])]
     # g_P . g_A = 4, ||g_A||^2 = 2: proj = 2 g_A; with alpha = 0.5: -(2 + 0.5) g_A.
-    correction = projection_correction(g_p, g_a, 0.5)
+    correction = testing.to_numpy(projection_correction(g_p, g_a, 0.5))
     testing.assert_allclose(correction, [-2.5 * g_a[0], -2.5 * g_a[1]], atol=1e-6)
     update = [p + c for p, c in zip(g_p, correction, strict=True)]
     # Without alpha the corrected update is orthogonal to the adversary's gradient.
-    no_alpha = projection_correction(g_p, g_a, 0.0)
+    no_alpha = testing.to_numpy(projection_correction(g_p, g_a, 0.0))
     orthogonal = sum(np.sum((p + c) * a) for p, c, a in zip(g_p, no_alpha, g_a, strict=True))
-    assert abs(float(testing.to_numpy(orthogonal))) < 1e-6
+    assert abs(float(orthogonal)) < 1e-6
     testing.assert_allclose(update[0], [-1.5, 2.0], atol=1e-6)
     testing.assert_allclose(projection_correction(g_p, g_a, 0.5, project=False)[1], [[-0.5]])
 
