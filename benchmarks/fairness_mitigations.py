@@ -149,17 +149,22 @@ def run_seed(args, seed: int) -> dict[str, dict[str, float]]:
     )
 
     from fairlearn.postprocessing import ThresholdOptimizer
+    from sklearn.base import BaseEstimator, ClassifierMixin
 
-    class Prefit:
+    class Prefit(ClassifierMixin, BaseEstimator):
         """The plain Keras model's scores as a fitted scikit-learn estimator."""
 
-        fitted_ = True
+        def __sklearn_is_fitted__(self):
+            return True
 
         def fit(self, X, y, **kwargs):
             return self
 
         def predict(self, X):
-            return sigmoid(plain.predict(np.asarray(X, "float32"), verbose=0)[:, 0])
+            # float64: Fairlearn writes interpolated float64 scores into this array.
+            return sigmoid(plain.predict(np.asarray(X, "float32"), verbose=0)[:, 0]).astype(
+                "float64"
+            )
 
     postprocess = ThresholdOptimizer(
         estimator=Prefit(),
@@ -186,7 +191,26 @@ def run_seed(args, seed: int) -> dict[str, dict[str, float]]:
             model.compile(keras.optimizers.Adam(1e-3), "binary_crossentropy")
             return model
 
+        def build_softmax(X, y):  # keras.wrappers one-hot encodes the labels
+            keras.utils.set_random_seed(seed)
+            model = keras.Sequential(
+                [keras.Input((X.shape[1],))]
+                + [keras.layers.Dense(units, "relu") for units in HIDDEN]
+                + [keras.layers.Dense(2, "softmax")]
+            )
+            model.compile(keras.optimizers.Adam(1e-3), "categorical_crossentropy")
+            return model
+
         estimator = MinDiffClassifier(build, loss_weight=0.0, random_state=seed, fit_kwargs=fit)
+        try:  # a MinDiffClassifier without sensitive_features needs issue 16 item 3
+            estimator.fit(data["x"][:BATCH], data["y"][:BATCH], sample_weight=np.ones(BATCH))
+        except ValueError:
+            print(
+                "MinDiffClassifier.fit needs sensitive_features on this checkout: "
+                "ExponentiatedGradient runs keras.wrappers.SKLearnClassifier",
+                flush=True,
+            )
+            estimator = keras.wrappers.SKLearnClassifier(build_softmax, fit_kwargs=fit)
         reduction = ExponentiatedGradient(
             estimator, DemographicParity(), max_iter=args.expgrad_iterations
         )
@@ -205,14 +229,16 @@ def run_seed(args, seed: int) -> dict[str, dict[str, float]]:
         theirs = AdversarialFairnessClassifier(
             backend="torch",
             predictor_model=layers,
+            adversary_model=[],  # logistic regression, as ours
             alpha=args.loss_weight,
             epochs=args.epochs,
             batch_size=BATCH,
             random_state=seed,
         )
         _, seconds = timed(lambda: theirs.fit(data["x"], data["y"], sensitive_features=data["s"]))
-        score = theirs.predict_proba(data["x_test"])[:, 1]
-        record("fairlearn_adversarial", seconds, score)
+        score = np.asarray(theirs._raw_predict(data["x_test"])).reshape(-1)  # no predict_proba
+        decision = np.asarray(theirs.predict(data["x_test"])).reshape(-1)
+        record("fairlearn_adversarial", seconds, score, decision)
 
     for values in results.values():
         values["time_ratio"] = values["seconds"] / results["plain"]["seconds"]
