@@ -249,7 +249,7 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--seeds", type=int, default=3)
     parser.add_argument("--epochs", type=int, default=5)
-    parser.add_argument("--loss-weight", type=float, default=1.0)
+    parser.add_argument("--loss-weight", type=float, default=0.1)
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--expgrad", action="store_true")
     parser.add_argument("--expgrad-iterations", type=int, default=10)

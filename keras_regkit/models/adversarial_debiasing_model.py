@@ -169,12 +169,12 @@ class AdversarialDebiasingModel(keras.Model):
             return self._loss_override
         return super().losses
 
-    def _adversary_logits(self, y_pred, y, training, adversary=None):
+    def _adversary_logits(self, y_pred, y, training):
         inputs = ops.reshape(ops.cast(y_pred, "float32"), (ops.shape(y_pred)[0], -1))
         if self.criterion == "equalized_odds":
             label = ops.reshape(ops.cast(y, "float32"), ops.shape(inputs))
             inputs = ops.concatenate([inputs, label], axis=-1)
-        return (adversary or self.adversary)(inputs, training=training)
+        return self.adversary(inputs, training=training)
 
     def _adversary_loss(self, logits, sensitive, sample_weight):
         groups = ops.reshape(ops.cast(sensitive, "int32"), (-1,))
