@@ -42,7 +42,11 @@ class AdversarialDebiasingModel(keras.Model):
     `compile()` (the adversary's weights get `dL_A/dU`), so every backend,
     `jit_compile=True`, mixed precision and callbacks work unchanged; the two
     predictor gradients come from one extra forward-backward pass
-    (`keras_regkit.backend.input_gradient`).
+    (`keras_regkit.backend.input_gradient`). The adversary must keep up with
+    the predictor: with a slow adversary, `- loss_weight * g_A` makes the
+    prediction confidently *anti*-correlated with the group (a larger gap).
+    Zhang et al. decay the learning rate and grow `alpha` over training;
+    start with a small `loss_weight` (0.1) and watch `adversary_accuracy`.
 
     Data: the sensitive attribute travels in the inputs, as a dict
     `{"features": x, "sensitive": s}` with `s` the integer group of each
