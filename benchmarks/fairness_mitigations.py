@@ -4,7 +4,8 @@ One run trains, for each seed, on the same rows and the same MLP (64-32-1, ReLU,
 batch 256): plain training; reweighing (pre-processing, Kamiran & Calders 2012:
 `fairness.reweighing_weights` as `sample_weight`); adversarial debiasing (in-processing, Zhang et
 al. 2018: `models.AdversarialDebiasingModel`, demographic parity, logistic adversary on the
-logit, loss_weight 0.1: with 1.0 the adversary, sharing Adam(1e-3), falls behind and the gap grows); Fairlearn's
+logit, loss_weight 0.1: with 1.0 the adversary, sharing Adam(1e-3), falls behind and the gap
+grows); Fairlearn's
 `ThresholdOptimizer` (post-processing: the plain model's scores, fit on validation rows, equalizing
 false positive rates); optionally Fairlearn's `ExponentiatedGradient` (reductions, demographic
 parity) around `wrappers.MinDiffClassifier(loss_weight=0)`, i.e. the plain Keras model with
