@@ -132,7 +132,8 @@ def input_gradient(fn: Callable[[Any], Any], x: Any) -> Any:
     if backend == "tensorflow":
         import tensorflow as tf
 
-        leaves = [tf.convert_to_tensor(leaf) for leaf in flat]
+        # `identity`: a tensor that appears twice in `x` is two inputs, as on JAX and torch.
+        leaves = [tf.identity(leaf) for leaf in flat]
         with tf.GradientTape() as tape:
             tape.watch(leaves)
             value = flat_fn(*leaves)
