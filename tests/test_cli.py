@@ -318,3 +318,16 @@ def test_tune_reports_the_chosen_strength(csv_path, tmp_path, monkeypatch, capsy
     with open(tmp_path / "results.csv") as file:
         rows = [row for row in csv.DictReader(file) if row["technique"] == "dropout"]
     assert [float(row["strength"]) for row in rows] == [chosen, chosen]
+
+
+def test_a_killed_run_keeps_its_finished_runs_and_resumes_to_the_same_table(
+    csv_path, csv_run, tmp_path
+):
+    argv = _csv_argv(csv_path)  # 4 runs
+    out = tmp_path / "killed"
+    code, _, _ = _start_and_stop([*argv, "--out", str(out)], out, 1, signal.SIGKILL)
+    assert code == -signal.SIGKILL
+    kept = _lines(out / "runs.jsonl")
+    assert 1 <= kept < 4  # every run that finished before the kill is on disk
+    assert _run([*argv, "--out", str(out), "--resume"]) == 0
+    assert _metrics(out / "results.csv") == _metrics(csv_run[0] / "results.csv")
