@@ -292,6 +292,14 @@ def compare(
     notes = list(first_task.notes)
     kinds: list[tuple[str, float | None]] = []
     for name in dict.fromkeys(techniques):
+        needs_groups = "reweighing" in name.split("+")  # MinDiff: see below
+        if needs_groups and first_task.groups_train is None:
+            reason = "no sensitive column (pass --sensitive COLUMN)"
+            label = techniques_module.technique(name).label
+            notes.append(f"{label} skipped: {reason}")
+            if progress:
+                progress.message(f"{label} skipped: {reason}")
+            continue
         if not uses_min_diff(name):
             kinds.append((name, None))
             continue
@@ -419,14 +427,17 @@ def _train_one(
 
     def compile_model(model):
         # The metric is the loss without penalties: early stopping and the plots use it.
+        optimizer = keras.optimizers.Adam(learning_rate)
         model.compile(
-            optimizer=keras.optimizers.Adam(learning_rate),
+            optimizer=setup.optimizer(optimizer) if setup.optimizer else optimizer,
             loss="binary_crossentropy",
             metrics=["binary_crossentropy"],
         )
 
     def build_model(model):
-        build_for_fit(model, setup.x, setup.y, batch_size=setup.batch_size)
+        build_for_fit(
+            model, setup.x, setup.y, batch_size=setup.batch_size, sample_weight=setup.sample_weight
+        )
 
     if compiled is None:
         compile_model(setup.model)
@@ -445,6 +456,7 @@ def _train_one(
         setup.x,
         setup.y,
         batch_size=setup.batch_size,
+        sample_weight=setup.sample_weight,
         epochs=epochs,
         validation_data=(task.x_val, task.y_val.reshape(-1, 1)),
         # One validation batch shape per run (one compile), for up to 8192 rows.
