@@ -254,10 +254,30 @@ def _start_and_stop(argv, out, stop_after, sig):
     return process.returncode, stdout, stderr
 
 
+# The runs after a configuration's first train in its kept compiled model in tens of
+# milliseconds: enough of them that a signal sent after the first run arrives mid-way.
+LONG_REPEATS = 25
+LONG_RUNS = 2 * LONG_REPEATS
+
+
+def _long_argv(csv_path):
+    argv = _csv_argv(csv_path)
+    return [*argv[:-1], str(LONG_REPEATS)]
+
+
+@pytest.fixture(scope="module")
+def long_run(csv_path, tmp_path_factory):
+    """The uninterrupted comparison the stopped ones resume to (LONG_RUNS runs)."""
+    out = tmp_path_factory.mktemp("long_run") / "a"
+    with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
+        assert _run([*_long_argv(csv_path), "--out", str(out)]) == 0
+    return out
+
+
 def test_interrupted_runs_are_kept_and_resume_gives_the_same_table(
-    csv_path, csv_run, tmp_path, capsys
+    csv_path, long_run, tmp_path, capsys
 ):
-    argv = _csv_argv(csv_path)  # 4 runs
+    argv = _long_argv(csv_path)
     out = tmp_path / "stopped"
     code, stdout, stderr = _start_and_stop([*argv, "--out", str(out)], out, 1, signal.SIGINT)
     assert code == 130, stderr
@@ -265,9 +285,11 @@ def test_interrupted_runs_are_kept_and_resume_gives_the_same_table(
     last = stderr.strip().splitlines()[-1]
     assert last.startswith("keras-regkit compare: interrupted after ") and "--resume" in last
     kept = _lines(out / "runs.jsonl")
-    assert 1 <= kept < 4
-    assert f"interrupted after {kept} of 4 runs" in last
-    assert f"**Interrupted: {kept} of 4 runs finished.**" in (out / "report.md").read_text()
+    assert 1 <= kept < LONG_RUNS
+    assert f"interrupted after {kept} of {LONG_RUNS} runs" in last
+    assert (
+        f"**Interrupted: {kept} of {LONG_RUNS} runs finished.**" in (out / "report.md").read_text()
+    )
     assert len(_read(out / "results.csv")) == kept  # the partial report has every kept run
 
     # What SIGKILL in the middle of an append leaves: a torn last line, skipped on resume.
@@ -281,8 +303,8 @@ def test_interrupted_runs_are_kept_and_resume_gives_the_same_table(
     assert cli.main([*argv, "--out", str(out), "--resume"]) == 0
     err = capsys.readouterr().err
     assert f"Resuming {out}: {killed} finished run(s) kept, 1 unreadable line(s)" in err
-    assert len(_read(out / "results.csv")) == 4
-    straight_out = csv_run[0]  # the same comparison, uninterrupted
+    assert len(_read(out / "results.csv")) == LONG_RUNS
+    straight_out = long_run  # the same comparison, uninterrupted
     assert _metrics(out / "results.csv") == _metrics(straight_out / "results.csv")
     summary = (out / "summary.csv").read_text().splitlines()
     straight = (straight_out / "summary.csv").read_text().splitlines()
@@ -321,13 +343,13 @@ def test_tune_reports_the_chosen_strength(csv_path, tmp_path, monkeypatch, capsy
 
 
 def test_a_killed_run_keeps_its_finished_runs_and_resumes_to_the_same_table(
-    csv_path, csv_run, tmp_path
+    csv_path, long_run, tmp_path
 ):
-    argv = _csv_argv(csv_path)  # 4 runs
+    argv = _long_argv(csv_path)
     out = tmp_path / "killed"
     code, _, _ = _start_and_stop([*argv, "--out", str(out)], out, 1, signal.SIGKILL)
     assert code == -signal.SIGKILL
     kept = _lines(out / "runs.jsonl")
-    assert 1 <= kept < 4  # every run that finished before the kill is on disk
+    assert 1 <= kept < LONG_RUNS  # every run that finished before the kill is on disk
     assert _run([*argv, "--out", str(out), "--resume"]) == 0
-    assert _metrics(out / "results.csv") == _metrics(csv_run[0] / "results.csv")
+    assert _metrics(out / "results.csv") == _metrics(long_run / "results.csv")
