@@ -28,6 +28,7 @@ OUTPUTS = (
     "differences.csv",
     "learning_curves.png",
     "fairness_frontier.png",
+    "recipe.json",
 )
 
 

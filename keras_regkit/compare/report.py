@@ -3,19 +3,19 @@
 from __future__ import annotations
 
 import csv
-import dataclasses
 import math
 from pathlib import Path
 
 import numpy as np
 
-from keras_regkit.compare import stats
+from keras_regkit.compare import measured, stats
 from keras_regkit.compare.engine import (
     DECISION_THRESHOLD,
     SPARSITY_THRESHOLD,
     Comparison,
     RunResult,
 )
+from keras_regkit.compare.summary import BASELINE, Summary, summarize
 from keras_regkit.compare.techniques import technique as technique_of
 from keras_regkit.compare.techniques import uses_min_diff
 
@@ -65,44 +65,12 @@ _DIFFERENCES = (
     ("EO gap", "eo_gap", "{:+.3f}", "min"),
     ("FPR gap", "fpr_gap", "{:+.3f}", "min"),
 )
-BASELINE = "none"
 METRICS = tuple(attr for _, attr, _, _ in _TABLE)
 LEARNING_CURVES = "learning_curves.png"
 _CURVES = ("binary_crossentropy", "val_binary_crossentropy")
 FRONTIER = "fairness_frontier.png"
 SUMMARY = "summary.csv"
 DIFFERENCES = "differences.csv"
-
-
-@dataclasses.dataclass
-class Summary:
-    """The runs of one table row (one technique, or MinDiff at one weight), over the repeats."""
-
-    technique: str
-    label: str
-    min_diff_weight: float | None
-    runs: list[RunResult]
-
-    def values(self, attribute: str) -> dict[int, float]:
-        """`{seed: value}` of one measurement."""
-        return {run.seed: float(getattr(run, attribute)) for run in self.runs}
-
-    def interval(self, attribute: str) -> stats.Interval:
-        return stats.t_interval(self.values(attribute).values())
-
-    def difference(self, other: Summary, attribute: str) -> stats.Interval:
-        """The paired interval of `self - other`, seed by seed."""
-        return stats.paired_difference(self.values(attribute), other.values(attribute))
-
-
-def summarize(comparison: Comparison) -> list[Summary]:
-    """One `Summary` per table row, in the order the techniques ran."""
-    rows: dict[str, Summary] = {}
-    for run in comparison.runs:
-        if run.label not in rows:
-            rows[run.label] = Summary(run.technique, run.label, run.min_diff_weight, [])
-        rows[run.label].runs.append(run)
-    return list(rows.values())
 
 
 def _baseline(rows: list[Summary]) -> Summary | None:
@@ -443,8 +411,13 @@ def write_report(comparison: Comparison, out_dir: str | Path, command: str | Non
             if frontier is not None:
                 plots.append(frontier)
     written.extend(plots)
+    chosen = measured.choose(comparison)
+    if chosen is not None:
+        written.append(measured.write_recipe(chosen, out / measured.RECIPE_FILE))
     report = out / "report.md"
-    _write_atomic(report, _markdown(comparison, [p.name for p in plots], plot_note, command))
+    _write_atomic(
+        report, _markdown(comparison, [p.name for p in plots], plot_note, command, chosen)
+    )
     return [report, *written]
 
 
@@ -461,7 +434,7 @@ def _seeds(comparison: Comparison) -> str:
     return f"{comparison.repeats} repeats with seeds {first}..{last}"
 
 
-def _markdown(comparison: Comparison, plots: list[str], plot_note, command) -> str:
+def _markdown(comparison: Comparison, plots: list[str], plot_note, command, chosen=None) -> str:
     task = comparison.task
     runs = comparison.runs
     n_train, n_val, n_test = len(task.y_train), len(task.y_val), len(task.y_test)
@@ -544,6 +517,8 @@ def _markdown(comparison: Comparison, plots: list[str], plot_note, command) -> s
     if comparison.recipe is not None:
         lines += ["", "The recipe (`keras_regkit.recipes.recommend`):", "", "```"]
         lines += [str(comparison.recipe), "```"]
+    if chosen is not None:
+        lines += ["", "## Measured recipe", "", measured.describe(*chosen)]
     if comparison.notes:
         lines += ["", "Notes:", ""] + [f"- {note}" for note in comparison.notes]
     if plots or plot_note:

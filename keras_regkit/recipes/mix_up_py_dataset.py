@@ -7,6 +7,8 @@ import math
 import keras
 import numpy as np
 
+from keras_regkit import _validation as check
+
 
 class MixUpPyDataset(keras.utils.PyDataset):
     """Shuffled batches of NumPy features and labels, mixed by MixUp.
@@ -42,6 +44,9 @@ class MixUpPyDataset(keras.utils.PyDataset):
         batch_size: positive int, examples per batch.
         shuffle: whether to reshuffle the examples every epoch.
         seed: int or None, seed of the shuffles and of the mixing draws.
+        sample_weight: optional `(n,)` non-negative example weights; batches
+            are then `(x, y, sample_weight)`, the weights mixed as the labels
+            are.
         **kwargs: `workers`, `use_multiprocessing`, `max_queue_size` of
             `keras.utils.PyDataset`.
 
@@ -66,6 +71,7 @@ class MixUpPyDataset(keras.utils.PyDataset):
         batch_size: int = 32,
         shuffle: bool = True,
         seed: int | None = None,
+        sample_weight=None,
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -113,8 +119,11 @@ class MixUpPyDataset(keras.utils.PyDataset):
                 "Invalid value for argument `alpha`: expected a positive float or None. "
                 f"Received: alpha={alpha!r}"
             )
+        if sample_weight is not None:
+            sample_weight = check.check_sample_weight(sample_weight, len(x))
         self.x = x
         self.y = y
+        self.sample_weight = sample_weight
         self.alpha = None if alpha is None else float(alpha)
         self.batch_size = batch_size
         self.shuffle = shuffle
@@ -145,11 +154,14 @@ class MixUpPyDataset(keras.utils.PyDataset):
         )
         rows = self._order[positions]
         x, y = self.x[rows], self.y[rows]
-        if self.alpha is None:
-            return x, y
-        partners = self._order[self._partners[positions]]
-        weight = self._weights[positions][:, None]
-        return _mix(x, self.x[partners], weight), _mix(y, self.y[partners], weight)
+        w = None if self.sample_weight is None else self.sample_weight[rows]
+        if self.alpha is not None:
+            partners = self._order[self._partners[positions]]
+            weight = self._weights[positions][:, None]
+            x, y = _mix(x, self.x[partners], weight), _mix(y, self.y[partners], weight)
+            if w is not None:
+                w = _mix(w, self.sample_weight[partners], weight)
+        return (x, y) if w is None else (x, y, w)
 
 
 def _mix(values: np.ndarray, partners: np.ndarray, weight: np.ndarray) -> np.ndarray:

@@ -10,7 +10,10 @@ from collections.abc import Sequence
 from typing import Any
 
 import keras
+import numpy as np
 
+from keras_regkit import _validation as check
+from keras_regkit import fairness, layers, min_diff, models, optimizers, regularizers
 from keras_regkit.recipes.mix_up_py_dataset import MixUpPyDataset
 from keras_regkit.regularizers.elastic_net import ElasticNet
 
@@ -84,9 +87,41 @@ class Recipe:
         input_noise_stddev: non-negative float, standard deviation of the
             `GaussianNoise` added to the inputs in training (0 for none).
         early_stopping_patience: positive int, epochs without improvement of
-            the validation loss before training stops.
+            the validation loss before training stops, or None for no early
+            stopping.
         seed: int or None, base seed of the random layers and of the data.
         reasons: one line per rule behind the recipe (filled by `recommend`).
+        group_lasso: non-negative float, the factor of a
+            `regularizers.GroupLasso` on the first kernel, one group per input
+            feature (Yuan & Lin, 2006), in place of the weight penalty there (0
+            for none).
+        max_norm: positive float, a `keras.constraints.MaxNorm` on every hidden
+            kernel (Srivastava et al., JMLR 2014), or None.
+        drop_connect_rate: float in [0, 1): hidden layers are
+            `layers.DropConnectDense(rate)` (Wan et al., ICML 2013); 0 for none.
+        weight_noise_stddev: non-negative float: hidden layers are
+            `layers.NoisyDense(stddev)` (Graves, NeurIPS 2011); 0 for none. Not
+            with `drop_connect_rate`.
+        min_diff_weight: positive float: `wrap_model` trains under
+            `min_diff.MinDiffModel(MMDLoss("gaussian"), loss_weight)` and
+            `training_data` makes MinDiff batches for false-positive-rate parity
+            (Prost et al., 2019); None for none. Not with MixUp.
+        sam_rho: positive float: `wrap_model` trains under
+            `models.SharpnessAwareModel(rho)` (Foret et al., ICLR 2021); None for
+            none. Not with `min_diff_weight`.
+        lookahead_sync_period: positive int: `optimizer` wraps the optimizer in
+            `optimizers.Lookahead(sync_period)` (Zhang et al., NeurIPS 2019);
+            None for none.
+        reweighing: bool: `training_data` weighs every example by
+            `fairness.reweighing_weights` (Kamiran & Calders, 2012). Not with
+            MixUp or MinDiff.
+
+    The last eight fields are what `keras-regkit compare` can measure beyond
+    the rules of `recommend`: its `recipe.json` holds the measured best
+    technique as a `Recipe` (`Recipe.load`). A model built by a recipe is plain
+    Keras; the training-time techniques come from `wrap_model` (the model to
+    compile and fit; predict with the built one), `optimizer`, `training_data`
+    and `callbacks`.
 
     Example:
 
@@ -114,6 +149,14 @@ class Recipe:
     early_stopping_patience: int = 5
     seed: int | None = None
     reasons: tuple[str, ...] = ()
+    group_lasso: float = 0.0
+    max_norm: float | None = None
+    drop_connect_rate: float = 0.0
+    weight_noise_stddev: float = 0.0
+    min_diff_weight: float | None = None
+    sam_rho: float | None = None
+    lookahead_sync_period: int | None = None
+    reweighing: bool = False
 
     def __post_init__(self):
         _check_problem_type(self.problem_type)
@@ -142,7 +185,9 @@ class Recipe:
             "input_noise_stddev",
             _check_float("input_noise_stddev", self.input_noise_stddev, 0.0, None),
         )
-        _check_int("early_stopping_patience", self.early_stopping_patience, minimum=1)
+        if self.early_stopping_patience is not None:
+            _check_int("early_stopping_patience", self.early_stopping_patience, minimum=1)
+        self._check_measured_fields()
         if self.seed is not None:
             _check_int("seed", self.seed, minimum=None)
         if isinstance(self.reasons, str) or not all(isinstance(r, str) for r in self.reasons):
@@ -151,6 +196,53 @@ class Recipe:
                 f"Received: reasons={self.reasons!r}"
             )
         _set(self, "reasons", tuple(self.reasons))
+
+    def _check_measured_fields(self):
+        _set(self, "group_lasso", check.check_float("group_lasso", self.group_lasso, 0))
+        _set(
+            self,
+            "max_norm",
+            check.check_float("max_norm", self.max_norm, 0, min_inclusive=False, allow_none=True),
+        )
+        _set(
+            self,
+            "drop_connect_rate",
+            check.check_float(
+                "drop_connect_rate", self.drop_connect_rate, 0, 1, max_inclusive=False
+            ),
+        )
+        _set(
+            self,
+            "weight_noise_stddev",
+            check.check_float("weight_noise_stddev", self.weight_noise_stddev, 0),
+        )
+        for name in ("min_diff_weight", "sam_rho"):
+            value = getattr(self, name)
+            _set(
+                self, name, check.check_float(name, value, 0, min_inclusive=False, allow_none=True)
+            )
+        _set(
+            self,
+            "lookahead_sync_period",
+            check.check_int(
+                "lookahead_sync_period", self.lookahead_sync_period, 1, allow_none=True
+            ),
+        )
+        _set(self, "reweighing", check.check_bool("reweighing", self.reweighing))
+        exclusive = [
+            ("drop_connect_rate", "weight_noise_stddev", "both replace the hidden Dense layers"),
+            ("min_diff_weight", "mixup_alpha", "both make the training batches"),
+            ("min_diff_weight", "sam_rho", "both wrap the model's training step"),
+            ("reweighing", "mixup_alpha", "MixUp batches carry no example weights"),
+            ("reweighing", "min_diff_weight", "both make the training batches"),
+        ]
+        for first, second, why in exclusive:
+            a, b = getattr(self, first), getattr(self, second)
+            if a not in (None, 0, False) and b not in (None, 0, False):
+                raise ValueError(
+                    f"Invalid value for argument `{second}`: a recipe with `{first}` cannot also "
+                    f"have `{second}` ({why}). Received: {first}={a!r}, {second}={b!r}"
+                )
 
     # -- Keras objects -----------------------------------------------------------------------
 
@@ -193,23 +285,39 @@ class Recipe:
         _check_int("units", units, minimum=1)
         _check_int("block_index", block_index, minimum=0)
         n = block_index + 1
-        layers = [
-            keras.layers.Dense(
+        dense_cls, extra = keras.layers.Dense, {}
+        if self.drop_connect_rate > 0:
+            dense_cls = layers.DropConnectDense
+            extra = {"rate": self.drop_connect_rate, "seed": self._seed(300 + n)}
+        elif self.weight_noise_stddev > 0:
+            dense_cls = layers.NoisyDense
+            extra = {"stddev": self.weight_noise_stddev, "seed": self._seed(300 + n)}
+        block = [
+            dense_cls(
                 units,
                 use_bias=not self.batch_norm,
-                kernel_regularizer=self.kernel_regularizer(),
+                kernel_regularizer=self._hidden_regularizer(block_index),
+                kernel_constraint=(
+                    None if self.max_norm is None else keras.constraints.MaxNorm(self.max_norm)
+                ),
                 kernel_initializer=keras.initializers.GlorotUniform(seed=self._seed(100 + n)),
                 name=f"dense_{n}",
+                **extra,
             )
         ]
         if self.batch_norm:
-            layers.append(keras.layers.BatchNormalization(name=f"batch_norm_{n}"))
-        layers.append(keras.layers.Activation(activation, name=f"{activation}_{n}"))
+            block.append(keras.layers.BatchNormalization(name=f"batch_norm_{n}"))
+        block.append(keras.layers.Activation(activation, name=f"{activation}_{n}"))
         if self.dropout_rate > 0:
-            layers.append(
+            block.append(
                 keras.layers.Dropout(self.dropout_rate, seed=self._seed(n), name=f"dropout_{n}")
             )
-        return layers
+        return block
+
+    def _hidden_regularizer(self, block_index: int):
+        if block_index == 0 and self.group_lasso > 0:
+            return regularizers.GroupLasso(self.group_lasso)
+        return self.kernel_regularizer()
 
     def output_layer(self, units: int | None = None) -> keras.layers.Dense:
         """The output `Dense` layer, with the problem type's activation and the penalty.
@@ -257,30 +365,75 @@ class Recipe:
         """
         if isinstance(hidden_units, int):
             hidden_units = (hidden_units,)
-        layers = [keras.Input(tuple(input_shape)), *self.input_layers()]
+        stack = [keras.Input(tuple(input_shape)), *self.input_layers()]
         for index, units in enumerate(hidden_units):
-            layers.extend(self.hidden_block(units, activation=activation, block_index=index))
-        layers.append(self.output_layer(output_units))
-        return keras.Sequential(layers, name=name)
+            stack.extend(self.hidden_block(units, activation=activation, block_index=index))
+        stack.append(self.output_layer(output_units))
+        return keras.Sequential(stack, name=name)
 
     def training_data(
-        self, x, y, batch_size: int = 32, shuffle: bool = True, **kwargs
-    ) -> MixUpPyDataset:
-        """Training batches: shuffled, and mixed when the recipe uses MixUp.
+        self,
+        x,
+        y,
+        batch_size: int = 32,
+        shuffle: bool = True,
+        *,
+        groups=None,
+        sample_weight=None,
+        **kwargs,
+    ) -> keras.utils.PyDataset:
+        """Training batches: shuffled, and mixed, reweighed or paired as the recipe says.
 
         Args:
             x: features, shape `(n, n_features)`.
             y: labels (one-hot for multiclass with MixUp).
             batch_size: examples per batch.
             shuffle: reshuffle every epoch.
-            **kwargs: passed to `MixUpPyDataset`.
+            groups: `(n,)` booleans, True for the examples of the sensitive
+                group; needed by recipes with `min_diff_weight` (the MinDiff
+                batches are the negative examples of each group, for
+                false-positive-rate parity) or `reweighing`.
+            sample_weight: optional `(n,)` example weights (multiplied by the
+                reweighing weights).
+            **kwargs: passed to the dataset (`workers`, ...).
 
         Returns:
-            A `MixUpPyDataset` to pass to `model.fit`. Its draws follow the
+            A `MixUpPyDataset` (or a `min_diff.MinDiffPyDataset` with
+            `min_diff_weight`) to pass to `model.fit`. Its draws follow the
             recipe's seed; `fit` also shuffles the order of a PyDataset's batches
             with Python's global `random`, so for a reproducible run seed it too
             (`keras.utils.set_random_seed`) or pass `shuffle=False` to `fit`.
         """
+        needs_groups = self.min_diff_weight is not None or self.reweighing
+        if needs_groups:
+            if groups is None:
+                raise ValueError(
+                    "Invalid value for argument `groups`: this recipe uses "
+                    f"{'MinDiff' if self.min_diff_weight is not None else 'reweighing'}, which "
+                    "needs each example's sensitive-group membership ((n,) booleans). "
+                    "Received: groups=None"
+                )
+            groups = check.check_array("groups", groups, ndim=1, numeric=False, finite=False)
+            if groups.dtype != bool:
+                raise check.invalid("groups", "(n,) booleans", groups)
+            check.check_same_length(x=x, groups=groups)
+        if self.min_diff_weight is not None:
+            labels = np.asarray(y).reshape(len(groups), -1)[:, 0]
+            negatives = labels == 0
+            return min_diff.MinDiffPyDataset(
+                x,
+                y,
+                sample_weight,
+                sensitive_x=np.asarray(x)[groups & negatives],
+                nonsensitive_x=np.asarray(x)[~groups & negatives],
+                batch_size=batch_size,
+                shuffle=shuffle,
+                seed=self._seed(200),
+                **kwargs,
+            )
+        if self.reweighing:
+            labels = np.asarray(y).reshape(len(groups), -1)[:, 0]
+            sample_weight = fairness.reweighing_weights(labels, groups, sample_weight)
         return MixUpPyDataset(
             x,
             y,
@@ -288,11 +441,33 @@ class Recipe:
             batch_size=batch_size,
             shuffle=shuffle,
             seed=self._seed(200),
+            sample_weight=sample_weight,
             **kwargs,
         )
 
+    def wrap_model(self, model: keras.Model) -> keras.Model:
+        """The model to compile and fit: `model` under MinDiff or SAM, or `model` itself.
+
+        Predict, save and export with `model`, the original (the wrappers also
+        serve it, and reload from `.keras` files with `safe_mode=True`).
+        """
+        if self.min_diff_weight is not None:
+            return min_diff.MinDiffModel(
+                model, min_diff.MMDLoss("gaussian"), loss_weight=self.min_diff_weight
+            )
+        if self.sam_rho is not None:
+            return models.SharpnessAwareModel(model, rho=self.sam_rho)
+        return model
+
+    def optimizer(self, optimizer: Any = "adam") -> keras.optimizers.Optimizer:
+        """`optimizer` (a name, config or instance), wrapped in `Lookahead` if the recipe says."""
+        optimizer = keras.optimizers.get(optimizer)
+        if self.lookahead_sync_period is None:
+            return optimizer
+        return optimizers.Lookahead(optimizer, sync_period=self.lookahead_sync_period)
+
     def callbacks(self, monitor: str = "val_loss") -> list[keras.callbacks.Callback]:
-        """`[EarlyStopping(monitor, patience, restore_best_weights=True)]`.
+        """`[EarlyStopping(monitor, patience, restore_best_weights=True)]`, or `[]` without.
 
         Args:
             monitor: the logged quantity to watch. `val_loss` includes the
@@ -301,6 +476,8 @@ class Recipe:
                 `metrics=["binary_crossentropy"]` and monitor
                 `"val_binary_crossentropy"`) stops on the fit alone.
         """
+        if self.early_stopping_patience is None:
+            return []
         return [
             keras.callbacks.EarlyStopping(
                 monitor=monitor,
@@ -320,6 +497,14 @@ class Recipe:
         names = []
         if self.weight_decay > 0:
             names.append("L2" if self.l1_ratio == 0 else "ElasticNet")
+        if self.group_lasso > 0:
+            names.append("GroupLasso")
+        if self.max_norm is not None:
+            names.append("MaxNorm")
+        if self.drop_connect_rate > 0:
+            names.append("DropConnect")
+        if self.weight_noise_stddev > 0:
+            names.append("weight noise")
         if self.dropout_rate > 0:
             names.append("dropout")
         if self.batch_norm:
@@ -328,11 +513,21 @@ class Recipe:
             names.append("MixUp")
         if self.input_noise_stddev > 0:
             names.append("input noise")
-        names.append("early stopping")
+        if self.min_diff_weight is not None:
+            names.append("MinDiff")
+        if self.reweighing:
+            names.append("reweighing")
+        if self.sam_rho is not None:
+            names.append("SAM")
+        if self.lookahead_sync_period is not None:
+            names.append("Lookahead")
+        if self.early_stopping_patience is not None:
+            names.append("early stopping")
         return tuple(names)
 
     def __str__(self) -> str:
-        lines = [f"Recipe for {self.problem_type}: {' + '.join(self.techniques)}"]
+        names = " + ".join(self.techniques) or "no regularization"
+        lines = [f"Recipe for {self.problem_type}: {names}"]
         lines.extend(f"  - {reason}" for reason in self.reasons)
         return "\n".join(lines)
 
