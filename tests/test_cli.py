@@ -90,6 +90,7 @@ def test_compare_csv_writes_every_output(csv_run):
         "differences.csv",
         "fairness_frontier.png",
         "learning_curves.png",
+        "recipe.json",
         "report.md",
         "results.csv",
         "runs.jsonl",

@@ -208,6 +208,7 @@ def test_compare_runs_and_reports(tmp_path, monkeypatch):
         "differences.csv",
         "learning_curves.png",
         "fairness_frontier.png",
+        "recipe.json",
     ]
     report = paths[0].read_text()
     for run in result.runs[1:3]:  # the MinDiff runs, against the baseline
@@ -222,7 +223,13 @@ def test_compare_runs_and_reports(tmp_path, monkeypatch):
 
     monkeypatch.setattr(report_module, "_figure", no_matplotlib)
     paths = write_report(result, tmp_path / "no_plots")
-    assert [p.name for p in paths] == ["report.md", "results.csv", "summary.csv", "differences.csv"]
+    assert [p.name for p in paths] == [
+        "report.md",
+        "results.csv",
+        "summary.csv",
+        "differences.csv",
+        "recipe.json",
+    ]
     assert "Plots skipped: install matplotlib" in paths[0].read_text()
 
 
