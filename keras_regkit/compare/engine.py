@@ -17,6 +17,7 @@ import numpy as np
 
 from keras_regkit import fairness, recipes
 from keras_regkit._validation import check_choice, check_float, check_int
+from keras_regkit.compare import counterfactuals
 from keras_regkit.compare import techniques as techniques_module
 from keras_regkit.compare.compiled import CompiledModels, build_for_fit
 from keras_regkit.compare.data import TabularTask
@@ -71,6 +72,10 @@ class RunResult:
     seconds: float
     history: dict[str, list[float]] = dataclasses.field(repr=False)
     strength: float | None = None  # the strength that ran (MinDiff: the loss weight)
+    # The share of test decisions that change when only the sensitive attribute is swapped
+    # (NaN when the sensitive attribute is not a two-valued feature; runs journaled before
+    # this field read back as NaN).
+    flip_rate: float = float("nan")
 
     @property
     def key(self) -> tuple[str, float | None, int]:
@@ -293,8 +298,12 @@ def compare(
     kinds: list[tuple[str, float | None]] = []
     for name in dict.fromkeys(techniques):
         needs_groups = "reweighing" in name.split("+")  # MinDiff: see below
+        reason = None
         if needs_groups and first_task.groups_train is None:
             reason = "no sensitive column (pass --sensitive COLUMN)"
+        elif "clp" in name.split("+"):
+            reason = counterfactuals.unavailable(first_task)
+        if reason:
             label = techniques_module.technique(name).label
             notes.append(f"{label} skipped: {reason}")
             if progress:
@@ -636,13 +645,23 @@ def _min_diff_unavailable(task: TabularTask) -> str | None:
 
 
 def _measure(model, task, name, label, weight, history, seconds, repeat=0, seed=0) -> RunResult:
-    # One predict over the three splits: fewer distinct batch shapes, fewer XLA compiles.
-    sizes = np.cumsum([len(task.y_train), len(task.y_val)])
-    x = np.concatenate([task.x_train, task.x_val, task.x_test])
+    # One predict over the three splits (and the counterfactual test rows): fewer distinct
+    # batch shapes, fewer XLA compiles.
+    parts = [task.x_train, task.x_val, task.x_test]
+    with_counterfactuals = counterfactuals.unavailable(task) is None
+    if with_counterfactuals:
+        parts.append(counterfactuals.counterfactual_x(task, task.x_test))
+    sizes = np.cumsum([len(part) for part in parts[:-1]])
+    x = np.concatenate(parts)
     scores = keras.ops.convert_to_numpy(model.predict(x, batch_size=PREDICT_BATCH, verbose=0))
-    train_scores, val_scores, test_scores = np.split(
+    train_scores, val_scores, test_scores, *rest = np.split(
         np.asarray(scores, dtype="float64").reshape(-1), sizes
     )
+    flip_rate = float("nan")
+    if with_counterfactuals:
+        flip_rate = fairness.counterfactual_flip_rate(
+            test_scores, rest[0], threshold=DECISION_THRESHOLD
+        )
     train_loss = log_loss(task.y_train, train_scores)
     val_loss = log_loss(task.y_val, val_scores)
     predictions = test_scores > DECISION_THRESHOLD
@@ -674,6 +693,7 @@ def _measure(model, task, name, label, weight, history, seconds, repeat=0, seed=
         fpr_gap=float(fpr_gap),
         sparsity=n_small / n_weights if n_weights else float("nan"),
         seconds=seconds,
+        flip_rate=flip_rate,
         history={k: [float(v) for v in values] for k, values in history.items()},
     )
 

@@ -120,11 +120,17 @@ def choose(comparison: Comparison) -> tuple[recipes.Recipe, dict[str, Any]] | No
     loss wins; a row whose paired interval of `val_loss - best` contains 0 (no
     significant difference, over the seeds both ran) ties with it, and of tied rows
     the simplest (fewest techniques; "None" has none) is chosen, then the lower mean.
-    With one repeat there is no interval, and the lowest loss wins.
+    With one repeat there is no interval, and the lowest loss wins. Rows a `Recipe`
+    cannot express (CLP) are left out, and listed in the evidence as `not_recipes`.
     """
-    rows = [
-        row for row in report.summarize(comparison) if math.isfinite(row.interval(CRITERION).mean)
-    ]
+    rows, not_recipes = [], []
+    for row in report.summarize(comparison):
+        if not math.isfinite(row.interval(CRITERION).mean):
+            continue
+        if any(part not in _FIELDS and part != "recipe" for part in row.technique.split("+")):
+            not_recipes.append(row.label)  # e.g. CLP: its pairs are not a Recipe field
+            continue
+        rows.append(row)
     if not rows:
         return None
     best = min(rows, key=lambda row: row.interval(CRITERION).mean)
@@ -168,6 +174,7 @@ def choose(comparison: Comparison) -> tuple[recipes.Recipe, dict[str, Any]] | No
             },
         },
         "best_by_mean": best.label,
+        "not_recipes": not_recipes,
         "rows": [
             {
                 "label": row.label,

@@ -35,6 +35,7 @@ CSV_COLUMNS = (
     "dp_gap",
     "eo_gap",
     "fpr_gap",
+    "flip_rate",
     "sparsity",
     "seconds",
 )
@@ -50,6 +51,7 @@ _TABLE = (
     ("DP gap", "dp_gap", "{:.3f}", "min"),
     ("EO gap", "eo_gap", "{:.3f}", "min"),
     ("FPR gap", "fpr_gap", "{:.3f}", "min"),
+    ("Flip rate", "flip_rate", "{:.3f}", "min"),
     ("Sparsity", "sparsity", "{:.1%}", None),
     ("Seconds", "seconds", "{:.1f}", None),
 )
@@ -64,6 +66,7 @@ _DIFFERENCES = (
     ("DP gap", "dp_gap", "{:+.3f}", "min"),
     ("EO gap", "eo_gap", "{:+.3f}", "min"),
     ("FPR gap", "fpr_gap", "{:+.3f}", "min"),
+    ("Flip rate", "flip_rate", "{:+.3f}", "min"),
 )
 METRICS = tuple(attr for _, attr, _, _ in _TABLE)
 LEARNING_CURVES = "learning_curves.png"
@@ -493,7 +496,9 @@ def _markdown(comparison: Comparison, plots: list[str], plot_note, command, chos
         f"being positive when the score is above {DECISION_THRESHOLD}. *DP gap*: demographic "
         "parity difference (selection rates); *EO gap*: equal opportunity difference (true "
         "positive rates); *FPR gap*: false positive rate difference, between the two groups "
-        "(Fairlearn's definitions; lower is fairer).",
+        "(Fairlearn's definitions; lower is fairer). *Flip rate*: the share of test decisions "
+        "that change when only the sensitive attribute is swapped in the features (the "
+        "counterfactual flip rate; n/a when it is not a two-valued feature).",
         f"- *Sparsity*: the share of kernel weights with |w| < {SPARSITY_THRESHOLD:g}.",
         "- Bold: a column's best mean, shown only where it is significantly better than the "
         "runner-up's (their paired 95% interval excludes 0).",

@@ -8,8 +8,17 @@ from typing import Any
 import keras
 import numpy as np
 
-from keras_regkit import fairness, min_diff, models, optimizers, recipes, regularizers
+from keras_regkit import (
+    counterfactual,
+    fairness,
+    min_diff,
+    models,
+    optimizers,
+    recipes,
+    regularizers,
+)
 from keras_regkit import layers as regkit_layers
+from keras_regkit.compare import counterfactuals
 
 
 @dataclasses.dataclass(frozen=True)
@@ -143,6 +152,14 @@ TECHNIQUES = {
             "parity: the predictions on negative examples of the two groups are pushed to the "
             "same distribution",
             "Prost et al. (arXiv:1910.11779, 2019)",
+        ),
+        Technique(
+            "clp",
+            "CLP",
+            "counterfactual.CounterfactualModel(PairwiseMSELoss(), loss_weight={strength}): "
+            "every training row paired with its copy with the sensitive attribute swapped",
+            "Garg et al. (AIES 2019)",
+            5.0,
         ),
         Technique(
             "reweighing",
@@ -328,6 +345,8 @@ def _build(name, task, hidden_units, batch_size, seed, s) -> Setup:
         return _with_min_diff(
             Setup(mlp(n, hidden_units, seed), None, x, y), task, batch_size, seed, s
         )
+    if name == "clp":
+        return _with_clp(Setup(mlp(n, hidden_units, seed), None, x, y), task, batch_size, seed, s)
     if name == "reweighing":
         setup = plain()
         setup.sample_weight = fairness.reweighing_weights(task.y_train, task.groups_train)
@@ -376,6 +395,30 @@ def _with_min_diff(setup: Setup, task, batch_size: int, seed: int, weight: float
     )
 
 
+def _with_clp(setup: Setup, task, batch_size: int, seed: int, weight: float) -> Setup:
+    """`setup` with its model trained by Counterfactual Logit Pairing on sex-swapped pairs."""
+    original = setup.model
+    model = counterfactual.CounterfactualModel(
+        original, counterfactual.PairwiseMSELoss(), loss_weight=float(weight)
+    )
+    x, y = task.x_train, task.y_train.reshape(-1, 1)
+    data = counterfactual.CounterfactualPyDataset(
+        x,
+        y,
+        counterfactual_x=counterfactuals.counterfactual_x(task, x),
+        batch_size=batch_size,
+        seed=seed,
+    )
+    return Setup(
+        model,
+        original,
+        data,
+        callbacks=setup.callbacks,
+        recipe=setup.recipe,
+        optimizer=setup.optimizer,
+    )
+
+
 # Combinations: what each technique changes, so two that change the same thing do not compose.
 # The MLP's arguments each technique sets (the strength `s` applied).
 _MLP_ARGUMENTS = {
@@ -401,6 +444,7 @@ _MLP_ARGUMENTS = {
 _CHANGES = {
     "mixup": ("the training batches",),
     "min_diff": ("the training batches", "the model wrapper"),
+    "clp": ("the training batches", "the model wrapper"),
     "early_stopping": ("the callbacks",),
     "reweighing": ("the training batches",),  # their weights
     "sam": ("the model wrapper",),
@@ -504,6 +548,8 @@ def _build_combination(parts, task, hidden_units, batch_size, seed, weight) -> S
         setup.y = setup.batch_size = None
     if "early_stopping" in parts:
         setup.callbacks = [*setup.callbacks, _early_stopping(TECHNIQUES["early_stopping"].strength)]
+    if "clp" in parts:
+        setup = _with_clp(setup, task, batch_size, seed, TECHNIQUES["clp"].strength)
     if "min_diff" in parts:
         setup = _with_min_diff(setup, task, batch_size, seed, weight)
     return setup
