@@ -119,6 +119,7 @@ def test_every_technique_builds_what_it_says():
     setups = {
         name: techniques.build(name, task, (8, 4), 32, seed=0, min_diff_weight=1.0)
         for name in TECHNIQUES
+        if name != "clp"  # its task needs the sensitive column among the features
     }
     dense = ["Dense", "Activation"] * 2 + ["Dense"]
     assert _layer_types(setups["none"].model) == dense
@@ -282,6 +283,12 @@ def test_compare_validates_arguments(kwargs, message):
         compare(_task(), **arguments)
 
 
+def _comparable(run):
+    """A run's row without its time, NaN (which equals nothing) as None."""
+    row = run.row() | {"seconds": 0}
+    return {k: None if isinstance(v, float) and np.isnan(v) else v for k, v in row.items()}
+
+
 def test_repeats_are_paired_and_each_equals_a_single_seed_run():
     def task_for_seed(seed):
         return _task(seed=seed)
@@ -314,9 +321,7 @@ def test_repeats_are_paired_and_each_equals_a_single_seed_run():
         **kwargs,
     )
     assert [r.key for r in trained] == [("dropout", None, 1)]
-    assert [r.row() | {"seconds": 0} for r in resumed.runs] == [
-        r.row() | {"seconds": 0} for r in result.runs
-    ]
+    assert [_comparable(r) for r in resumed.runs] == [_comparable(r) for r in result.runs]
 
 
 def test_jobs_give_the_same_runs_as_one_process():
@@ -325,7 +330,5 @@ def test_jobs_give_the_same_runs_as_one_process():
     kwargs = {"epochs": 1, "batch_size": 40, "hidden_units": (4,), "seed": 5, "repeats": 2}
     one = compare(task, ["dropout"], jobs=1, **kwargs)
     two = compare(task, ["dropout"], jobs=2, **kwargs)  # one run per worker process
-    assert [r.row() | {"seconds": 0} for r in two.runs] == [
-        r.row() | {"seconds": 0} for r in one.runs
-    ]
+    assert [_comparable(r) for r in two.runs] == [_comparable(r) for r in one.runs]
     assert one.runs[0].val_loss != one.runs[1].val_loss
