@@ -431,7 +431,14 @@ def _train_one(
     label = technique.label if weight is None else f"{technique.label} w={weight:g}"
     keras.utils.set_random_seed(seed)
     setup = techniques_module.build(
-        name, task, hidden_units, batch_size, seed, min_diff_weight=weight, strength=strength
+        name,
+        task,
+        hidden_units,
+        batch_size,
+        seed,
+        min_diff_weight=weight,
+        strength=strength,
+        epochs=epochs,
     )
 
     def compile_model(model):

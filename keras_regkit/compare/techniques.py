@@ -9,6 +9,7 @@ import keras
 import numpy as np
 
 from keras_regkit import (
+    callbacks,
     counterfactual,
     fairness,
     min_diff,
@@ -184,6 +185,14 @@ TECHNIQUES = {
             5,
         ),
         Technique(
+            "swa",
+            "SWA",
+            "callbacks.StochasticWeightAveraging(start_epoch=floor({strength} x epochs)): the "
+            "equal-weight average of the epoch-end weights from there on",
+            "Izmailov et al. (UAI 2018)",
+            0.75,
+        ),
+        Technique(
             "recipe",
             "Recipe",
             "keras_regkit.recipes.recommend(...) for this data and network, shown below",
@@ -194,7 +203,9 @@ TECHNIQUES = {
 # Not in the default run: weight noise, and the second wave's techniques (the default run's
 # published numbers stay comparable); `--techniques` runs them.
 DEFAULT_TECHNIQUES = tuple(
-    name for name in TECHNIQUES if name not in ("weight_noise", "reweighing", "sam", "lookahead")
+    name
+    for name in TECHNIQUES
+    if name not in ("weight_noise", "reweighing", "sam", "lookahead", "swa")
 )
 DEFAULT_MIN_DIFF_WEIGHTS = (0.5, 1.5, 3.0, 5.0)
 
@@ -275,16 +286,18 @@ def build(
     seed: int,
     min_diff_weight: float | None = None,
     strength: float | None = None,
+    epochs: int = 20,
 ) -> Setup:
     """The `Setup` of technique `name` on `task` (a `TabularTask`).
 
     `strength` overrides the technique's default `Technique.strength` (MinDiff takes
-    `min_diff_weight`); `Setup.strength` is the value applied.
+    `min_diff_weight`); `Setup.strength` is the value applied. `epochs`, the epochs
+    the run will train, places SWA's start.
     """
     if is_combination(name):
         check_combination(name)
         setup = _build_combination(
-            name.split("+"), task, hidden_units, batch_size, seed, min_diff_weight
+            name.split("+"), task, hidden_units, batch_size, seed, min_diff_weight, epochs
         )
         setup.strength = None if min_diff_weight is None else float(min_diff_weight)
         return setup
@@ -297,12 +310,12 @@ def build(
         strength = min_diff_weight
     elif strength is None:
         strength = TECHNIQUES[name].strength
-    setup = _build(name, task, hidden_units, batch_size, seed, strength)
+    setup = _build(name, task, hidden_units, batch_size, seed, strength, epochs)
     setup.strength = None if strength is None else float(strength)
     return setup
 
 
-def _build(name, task, hidden_units, batch_size, seed, s) -> Setup:
+def _build(name, task, hidden_units, batch_size, seed, s, epochs=20) -> Setup:
     n = task.n_features
     # (n, 1) labels match the model's output for the cross-entropy metric.
     x, y = task.x_train, task.y_train.reshape(-1, 1)
@@ -358,6 +371,10 @@ def _build(name, task, hidden_units, batch_size, seed, s) -> Setup:
     if name == "lookahead":
         setup = plain()
         setup.optimizer = lambda inner: optimizers.Lookahead(inner, sync_period=int(s))
+        return setup
+    if name == "swa":
+        setup = plain()
+        setup.callbacks = [_swa(s, epochs, x)]
         return setup
     if name == "recipe":
         recipe = recipe_for(task, hidden_units, seed)
@@ -445,7 +462,8 @@ _CHANGES = {
     "mixup": ("the training batches",),
     "min_diff": ("the training batches", "the model wrapper"),
     "clp": ("the training batches", "the model wrapper"),
-    "early_stopping": ("the callbacks",),
+    "early_stopping": ("the callbacks", "the final weights"),
+    "swa": ("the final weights",),
     "reweighing": ("the training batches",),  # their weights
     "sam": ("the model wrapper",),
     "lookahead": ("the optimizer",),
@@ -518,7 +536,7 @@ def technique(name: str) -> Technique:
     )
 
 
-def _build_combination(parts, task, hidden_units, batch_size, seed, weight) -> Setup:
+def _build_combination(parts, task, hidden_units, batch_size, seed, weight, epochs=20) -> Setup:
     n = task.n_features
     x, y = task.x_train, task.y_train.reshape(-1, 1)
     if "recipe" in parts:
@@ -548,11 +566,20 @@ def _build_combination(parts, task, hidden_units, batch_size, seed, weight) -> S
         setup.y = setup.batch_size = None
     if "early_stopping" in parts:
         setup.callbacks = [*setup.callbacks, _early_stopping(TECHNIQUES["early_stopping"].strength)]
+    if "swa" in parts:
+        setup.callbacks = [*setup.callbacks, _swa(TECHNIQUES["swa"].strength, epochs, x)]
     if "clp" in parts:
         setup = _with_clp(setup, task, batch_size, seed, TECHNIQUES["clp"].strength)
     if "min_diff" in parts:
         setup = _with_min_diff(setup, task, batch_size, seed, weight)
     return setup
+
+
+def _swa(fraction: float, epochs: int, x) -> callbacks.StochasticWeightAveraging:
+    # Averaging starts at epoch floor(fraction x epochs), at least one epoch before the end;
+    # the training rows recompute BatchNormalization statistics for the average.
+    start = min(int(fraction * epochs), epochs - 1)
+    return callbacks.StochasticWeightAveraging(start_epoch=start, bn_data=x, batch_size=1024)
 
 
 def _early_stopping(patience) -> keras.callbacks.EarlyStopping:
