@@ -57,9 +57,13 @@ class CompiledModels:
         loaded into the kept model, which is returned instead.
         """
         compile_model(model)
-        model.optimizer.build(model.trainable_variables)
         key = _configuration(model)
         kept = self._kept.get(key)
+        if kept is not None:
+            if len(model.trainable_variables) == len(kept[0].trainable_variables):
+                model.optimizer.build(model.trainable_variables)
+            else:  # parts built at the first step (an adversary): build as fit would
+                build_model(model)
         if kept is None or not _same_shapes(kept[0], model):
             build_model(model)
             self._kept[key] = (model, original)

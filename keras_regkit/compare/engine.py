@@ -297,7 +297,8 @@ def compare(
     notes = list(first_task.notes)
     kinds: list[tuple[str, float | None]] = []
     for name in dict.fromkeys(techniques):
-        needs_groups = "reweighing" in name.split("+")  # MinDiff: see below
+        # MinDiff: see below.
+        needs_groups = bool(set(name.split("+")) & set(techniques_module.NEEDS_GROUPS))
         reason = None
         if needs_groups and first_task.groups_train is None:
             reason = "no sensitive column (pass --sensitive COLUMN)"
@@ -480,8 +481,21 @@ def _train_one(
         callbacks=callbacks,
         verbose=0,
     )
+    if setup.postprocess is not None:
+        setup.postprocess.fit(original, task)
     seconds = time.perf_counter() - fit_start
-    result = _measure(original, task, name, label, weight, history.history, seconds, repeat, seed)
+    result = _measure(
+        original,
+        task,
+        name,
+        label,
+        weight,
+        history.history,
+        seconds,
+        repeat,
+        seed,
+        postprocess=setup.postprocess,
+    )
     result.strength = setup.strength
     return result, setup.recipe
 
@@ -651,13 +665,16 @@ def _min_diff_unavailable(task: TabularTask) -> str | None:
     return None
 
 
-def _measure(model, task, name, label, weight, history, seconds, repeat=0, seed=0) -> RunResult:
+def _measure(
+    model, task, name, label, weight, history, seconds, repeat=0, seed=0, postprocess=None
+) -> RunResult:
     # One predict over the three splits (and the counterfactual test rows): fewer distinct
     # batch shapes, fewer XLA compiles.
     parts = [task.x_train, task.x_val, task.x_test]
     with_counterfactuals = counterfactuals.unavailable(task) is None
     if with_counterfactuals:
-        parts.append(counterfactuals.counterfactual_x(task, task.x_test))
+        swapped = counterfactuals.counterfactual_x(task, task.x_test)
+        parts.append(swapped)
     sizes = np.cumsum([len(part) for part in parts[:-1]])
     x = np.concatenate(parts)
     scores = keras.ops.convert_to_numpy(model.predict(x, batch_size=PREDICT_BATCH, verbose=0))
@@ -672,6 +689,17 @@ def _measure(model, task, name, label, weight, history, seconds, repeat=0, seed=
     train_loss = log_loss(task.y_train, train_scores)
     val_loss = log_loss(task.y_val, val_scores)
     predictions = test_scores > DECISION_THRESHOLD
+    if postprocess is not None:
+        # Post-processed decisions: AUC from the probability of a positive decision, no
+        # losses (the decisions are not calibrated probabilities).
+        train_loss = val_loss = float("nan")
+        test_scores = postprocess.scores(task.x_test, task.groups_test)
+        predictions = postprocess.decide(task.x_test, task.groups_test)
+        if with_counterfactuals:
+            # A row whose sensitive columns changed changed group.
+            moved = np.any(swapped != task.x_test, axis=1)
+            flips = postprocess.decide(swapped, task.groups_test ^ moved) != predictions
+            flip_rate = float(np.mean(flips))
     if task.groups_test is None:
         dp_gap = eo_gap = fpr_gap = float("nan")
     else:

@@ -307,6 +307,21 @@ def plot_learning_curves(comparison: Comparison, path: str | Path) -> Path:
     return Path(path)
 
 
+# The frontier's legend: (colour, marker) per family of fairness mitigation.
+_FAMILIES = {
+    None: ("0.6", "o"),
+    "pre-processing": ("tab:green", "s"),
+    "in-processing": ("tab:blue", "D"),
+    "post-processing": ("tab:purple", "^"),
+}
+
+
+def _family(name: str) -> str | None:
+    """A technique's (or combination's) family: its parts' fairness family, if any."""
+    families = [technique_of(part).family for part in name.split("+")]
+    return next((family for family in families if family), None)
+
+
 def plot_frontier(comparison: Comparison, path: str | Path) -> Path | None:
     """Test AUC against the FPR gap, along the MinDiff weights (and the other techniques).
 
@@ -330,9 +345,22 @@ def plot_frontier(comparison: Comparison, path: str | Path) -> Path | None:
     others = [r for r in rows if r.technique != "min_diff"]
     baseline = _baseline(others)
     x, y, xerr, yerr = points(others)
-    ax.errorbar(
-        x, y, xerr=xerr, yerr=yerr, fmt="o", color="0.6", ms=4, lw=0.8, label="other techniques"
-    )
+    # One colour and marker per family of fairness mitigation; the regularizers in grey.
+    for family, (color, marker) in _FAMILIES.items():
+        members = [i for i, r in enumerate(others) if _family(r.technique) == family]
+        if not members:
+            continue
+        ax.errorbar(
+            [x[i] for i in members],
+            [y[i] for i in members],
+            xerr=[xerr[i] for i in members],
+            yerr=[yerr[i] for i in members],
+            fmt=marker,
+            color=color,
+            ms=4 if family is None else 6,
+            lw=0.8,
+            label="regularization" if family is None else f"{family} mitigation",
+        )
     # Neighbours in AUC order get their labels above and below, so close points stay legible.
     order = sorted(range(len(others)), key=lambda i: y[i])
     for rank, i in enumerate(order):
@@ -368,6 +396,13 @@ def plot_frontier(comparison: Comparison, path: str | Path) -> Path | None:
                 xytext=(4, -10),
                 textcoords="offset points",
             )
+    # The axes span the means: a wide interval (few repeats, an unstable run) runs off the
+    # plot instead of shrinking every other point.
+    means = [points(rows)[0], points(rows)[1]]
+    for axis, values in zip((ax.set_xlim, ax.set_ylim), means, strict=True):
+        low, high = min(values), max(values)
+        pad = 0.15 * (high - low) or 0.01
+        axis(low - pad, high + pad)
     group = comparison.task.sensitive_group
     reference = comparison.task.reference_group
     ax.set_xlabel(f"false positive rate gap, {group} vs {reference} (test; lower is fairer)")
@@ -518,7 +553,9 @@ def _markdown(comparison: Comparison, plots: list[str], plot_note, command, chos
             ]
         )
         reference = f" ({technique.reference})" if technique.reference else ""
-        lines.append(f"- **{technique.label}** (`{name}`): {setting}{reference}.")
+        family = _family(name)
+        kind = f", {family} fairness mitigation" if family else ""
+        lines.append(f"- **{technique.label}** (`{name}`{kind}): {setting}{reference}.")
     if comparison.recipe is not None:
         lines += ["", "The recipe (`keras_regkit.recipes.recommend`):", "", "```"]
         lines += [str(comparison.recipe), "```"]
