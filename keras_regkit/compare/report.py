@@ -621,6 +621,46 @@ def highlights(comparison: Comparison) -> list[str]:
                 f"{_effect(d['fpr_gap'], '{:+.3f}', 'FPR gap')}; "
                 f"{_effect(d['test_auc'], '{:+.4f}', 'test AUC')}."
             )
+        lines.extend(_family_highlights(found))
+    return lines
+
+
+def _family_highlights(found) -> list[str]:
+    """Each mitigation family's lowest mean FPR gap, and whether one family's is lower."""
+    best = {}
+    for row, d in found:
+        family = _family(row.technique)
+        if family is None or not math.isfinite(row.interval("fpr_gap").mean):
+            continue
+        if (
+            family not in best
+            or row.interval("fpr_gap").mean < best[family][0].interval("fpr_gap").mean
+        ):
+            best[family] = (row, d)
+    if not best:
+        return []
+    parts = [
+        f"{family}: {row.label}, {_effect(d['fpr_gap'], '{:+.3f}', 'FPR gap')}, "
+        f"{_effect(d['test_auc'], '{:+.4f}', 'test AUC')}"
+        for family, (row, d) in best.items()
+    ]
+    lines = ["Lowest mean FPR gap of each mitigation family: " + "; ".join(parts) + "."]
+    if len(best) > 1:
+        ranked = sorted(best.items(), key=lambda item: item[1][0].interval("fpr_gap").mean)
+        (family, (first, _)), (second_family, (second, _)) = ranked[0], ranked[1]
+        difference = first.difference(second, "fpr_gap")
+        if difference.significant and difference.high < 0:
+            lines.append(
+                f"The {family} family has the lowest FPR gap: {first.label} is below the next "
+                f"family's best ({second.label}) by "
+                f"{stats.format_interval(difference, '{:+.3f}', brackets=True)}."
+            )
+        else:
+            lines.append(
+                f"No family's FPR gap is significantly below another's: {first.label} "
+                f"({family}) against {second.label} ({second_family}), "
+                f"{_effect(difference, '{:+.3f}', 'FPR gap')}."
+            )
     return lines
 
 

@@ -103,3 +103,31 @@ def test_each_technique_has_its_family_on_the_frontier():
     assert family("threshold_optimizer") == "post-processing"
     assert family("recipe+min_diff") == "in-processing"
     assert family("l2") is None and family("dropout+sam") is None
+
+
+def _with_gaps(values, gaps):
+    from tests.compare.test_measured import _comparison
+
+    comparison = _comparison(values)
+    for run in comparison.runs:
+        run.fpr_gap = gaps[run.technique][run.repeat]
+    return comparison
+
+
+def test_the_family_highlight_says_which_family_is_lower_only_when_significant():
+    values = {"none": [0.33, 0.34, 0.32], "reweighing": [0.3, 0.31, 0.33]}
+    values["min_diff@5"] = [0.35, 0.36, 0.34]
+    gaps = {"none": [0.09, 0.085, 0.08], "reweighing": [0.03, 0.035, 0.03]}
+    gaps["min_diff"] = [0.05, 0.055, 0.05]
+    lines = report_module.highlights(_with_gaps(values, gaps))
+    # Reweighing - MinDiff: -0.02 at every seed, a significant (degenerate) interval.
+    assert (
+        "The pre-processing family has the lowest FPR gap: Reweighing is below the next "
+        "family's best (MinDiff w=5) by -0.020 [-0.020, -0.020]." in lines
+    )
+    family_line = next(x for x in lines if x.startswith("Lowest mean FPR gap of each"))
+    assert "pre-processing: Reweighing, FPR gap down -0.053 [" in family_line
+    assert "in-processing: MinDiff w=5" in family_line
+    gaps["min_diff"] = [0.02, 0.06, 0.035]  # now the difference changes sign across seeds
+    lines = report_module.highlights(_with_gaps(values, gaps))
+    assert any(x.startswith("No family's FPR gap is significantly below another's") for x in lines)
