@@ -227,7 +227,10 @@ class MinDiffClassifier(SKLearnClassifier):
             sensitive_features: `(n_samples,)` array-like (or a one-column 2D
                 array or DataFrame): each row's value of the sensitive feature.
                 Rows whose value is in `sensitive_group` form the sensitive
-                group, the others the nonsensitive group.
+                group, the others the nonsensitive group. May be None with
+                `loss_weight=0`: the model then trains plainly, with
+                `sample_weight`, as Fairlearn's reductions
+                (`ExponentiatedGradient`, `GridSearch`) call it.
             sample_weight: optional `(n_samples,)` non-negative weights, applied
                 to the task loss and to the MinDiff loss of the rows.
             **kwargs: keyword arguments of `MinDiffModel.fit`, overriding
@@ -260,7 +263,10 @@ class MinDiffClassifier(SKLearnClassifier):
                 "MinDiffClassifier can't train when only one class has a positive "
                 "`sample_weight`: every row of the other classes weighs 0."
             )
-        membership = self._membership(sensitive_features, n)
+        # Without groups and without a MinDiff penalty the model trains plainly: Fairlearn's
+        # reductions (ExponentiatedGradient, GridSearch) call fit(X, y, sample_weight=w).
+        plain = sensitive_features is None and self.loss_weight == 0
+        membership = np.zeros(n, bool) if plain else self._membership(sensitive_features, n)
         keep = np.ones(n, bool)
         if self.label_filter is not None:
             labels = _as_list(self.label_filter)
@@ -274,7 +280,7 @@ class MinDiffClassifier(SKLearnClassifier):
         sensitive_rows = np.flatnonzero(membership & keep)
         nonsensitive_rows = np.flatnonzero(~membership & keep)
         for name, rows in (("sensitive", sensitive_rows), ("nonsensitive", nonsensitive_rows)):
-            if rows.size == 0:
+            if rows.size == 0 and not plain:
                 raise ValueError(
                     f"The {name} MinDiff group is empty: no training row "
                     f"{'has' if name == 'sensitive' else 'lacks'} a sensitive feature in "
@@ -318,20 +324,30 @@ class MinDiffClassifier(SKLearnClassifier):
                 fit_kwargs["validation_data"], classes, mode
             )
             fit_kwargs.setdefault("validation_batch_size", batch_size)
-        dataset = MinDiffPyDataset(
-            X,
-            _encode_targets(y_index, mode, len(classes)),
-            sample_weight,
-            sensitive_x=X[sensitive_rows],
-            nonsensitive_x=X[nonsensitive_rows],
-            sensitive_sample_weight=_take(sample_weight, sensitive_rows),
-            nonsensitive_sample_weight=_take(sample_weight, nonsensitive_rows),
-            batch_size=batch_size,
-            min_diff_batch_size=self.min_diff_batch_size,
-            shuffle=shuffle,
-            seed=self.random_state,
-        )
-        history = min_diff_model.fit(dataset, **fit_kwargs)
+        if plain:  # the original model, as compiled by `model`
+            history = original.fit(
+                X,
+                _encode_targets(y_index, mode, len(classes)),
+                sample_weight=sample_weight,
+                batch_size=batch_size,
+                shuffle=shuffle,
+                **fit_kwargs,
+            )
+        else:
+            dataset = MinDiffPyDataset(
+                X,
+                _encode_targets(y_index, mode, len(classes)),
+                sample_weight,
+                sensitive_x=X[sensitive_rows],
+                nonsensitive_x=X[nonsensitive_rows],
+                sensitive_sample_weight=_take(sample_weight, sensitive_rows),
+                nonsensitive_sample_weight=_take(sample_weight, nonsensitive_rows),
+                batch_size=batch_size,
+                min_diff_batch_size=self.min_diff_batch_size,
+                shuffle=shuffle,
+                seed=self.random_state,
+            )
+            history = min_diff_model.fit(dataset, **fit_kwargs)
 
         self.classes_ = classes
         self._output_mode, self._output_index = mode, index
