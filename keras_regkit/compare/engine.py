@@ -117,6 +117,7 @@ class Comparison:
     repeats: int = 1
     planned: int = 0  # runs planned; more than len(runs) when interrupted
     interrupted: bool = False
+    resumed: int = 0  # runs taken from `completed` (an earlier job), not trained now
 
     def environment(self) -> str:
         return (
@@ -400,6 +401,7 @@ def compare(
         recipe=recipe,
         backend=keras.backend.backend(),
         total_seconds=time.perf_counter() - start,
+        resumed=sum(1 for key in plan if key in done and key not in results),
         notes=notes,
         repeats=repeats,
         planned=len(plan),

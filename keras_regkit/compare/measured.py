@@ -224,9 +224,13 @@ def describe(recipe: recipes.Recipe, evidence: dict[str, Any]) -> str:
         )
     if evidence["repeats"] < 2:
         text += " (one repeat: no interval, so no tie can be judged)"
-    tied = [row["label"] for row in evidence["rows"] if row["tied_with_best"]]
-    if len(tied) > 1:
-        text += f". Not significantly different from the best: {', '.join(tied)}"
+    tied = [
+        row["label"]
+        for row in evidence["rows"]
+        if row["tied_with_best"] and row["label"] != evidence["best_by_mean"]
+    ]
+    if tied:
+        text += f". Not significantly different from it: {', '.join(tied)}"
     return (
         text + ". Apply it to a new model with `recipe = keras_regkit.recipes.Recipe.load"
         f'("{RECIPE_FILE}")`, then `recipe.build_model(...)`, `recipe.wrap_model(model)`, '

@@ -465,6 +465,16 @@ def _write_atomic(path: Path, text: str) -> None:
     partial.replace(path)
 
 
+def _timing(comparison: Comparison) -> str:
+    runs, resumed = len(comparison.runs), comparison.resumed
+    if not resumed:
+        return f"{runs} runs in {comparison.total_seconds:.0f} s"
+    return (
+        f"{runs} runs, {resumed} of them from the earlier job this one resumed; the other "
+        f"{runs - resumed} in {comparison.total_seconds:.0f} s"
+    )
+
+
 def _seeds(comparison: Comparison) -> str:
     first, last = comparison.seed, comparison.seed + comparison.repeats - 1
     if comparison.repeats == 1:
@@ -503,8 +513,7 @@ def _markdown(comparison: Comparison, plots: list[str], plot_note, command, chos
         f"Model: MLP {task.n_features}-{units}-1 (ReLU, sigmoid output), Adam "
         f"({comparison.learning_rate:g}), binary cross-entropy, batch {comparison.batch_size}, "
         f"up to {comparison.epochs} epochs, {_seeds(comparison)}; within a repeat every run "
-        f"starts from the same initial weights. {comparison.environment()}; {len(runs)} runs "
-        f"in {comparison.total_seconds:.0f} s.",
+        f"starts from the same initial weights. {comparison.environment()}; {_timing(comparison)}.",
         "",
         format_table(comparison, markdown=True),
         "",

@@ -321,6 +321,10 @@ def test_repeats_are_paired_and_each_equals_a_single_seed_run():
         **kwargs,
     )
     assert [r.key for r in trained] == [("dropout", None, 1)]
+    assert resumed.resumed == 3 and result.resumed == 0
+    assert "4 runs, 3 of them from the earlier job this one resumed; the other 1 in" in (
+        report_module._timing(resumed)
+    )
     assert [_comparable(r) for r in resumed.runs] == [_comparable(r) for r in result.runs]
 
 
