@@ -471,18 +471,22 @@ def _train_one(
         progress.start(index, total, shown, technique.describe(setup.strength))
         callbacks.append(_EpochCallback(progress, epochs))
     fit_start = time.perf_counter()
-    history = model.fit(
-        setup.x,
-        setup.y,
-        batch_size=setup.batch_size,
-        sample_weight=setup.sample_weight,
-        epochs=epochs,
-        validation_data=(task.x_val, task.y_val.reshape(-1, 1)),
-        # One validation batch shape per run (one compile), for up to 8192 rows.
-        validation_batch_size=min(len(task.y_val), PREDICT_BATCH),
-        callbacks=callbacks,
-        verbose=0,
-    )
+    if getattr(setup.postprocess, "trains", False):  # a reduction trains its own models
+        logs = setup.postprocess.train(task, epochs, batch_size, learning_rate)
+        original = setup.postprocess.model
+    else:
+        logs = model.fit(
+            setup.x,
+            setup.y,
+            batch_size=setup.batch_size,
+            sample_weight=setup.sample_weight,
+            epochs=epochs,
+            validation_data=(task.x_val, task.y_val.reshape(-1, 1)),
+            # One validation batch shape per run (one compile), for up to 8192 rows.
+            validation_batch_size=min(len(task.y_val), PREDICT_BATCH),
+            callbacks=callbacks,
+            verbose=0,
+        ).history
     if setup.postprocess is not None:
         setup.postprocess.fit(original, task)
     seconds = time.perf_counter() - fit_start
@@ -492,7 +496,7 @@ def _train_one(
         name,
         label,
         weight,
-        history.history,
+        logs,
         seconds,
         repeat,
         seed,

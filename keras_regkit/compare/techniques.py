@@ -188,6 +188,16 @@ TECHNIQUES = {
             family="post-processing",
         ),
         Technique(
+            "exponentiated_gradient",
+            "Exponentiated gradient",
+            "fairlearn ExponentiatedGradient(FalsePositiveRateParity(), max_iter={strength}) "
+            "around the base MLP (wrappers.MinDiffClassifier(loss_weight=0)): a randomized "
+            "mixture of MLPs, each retrained on reweighted rows; no probabilities, so no losses",
+            "Agarwal et al. (ICML 2018)",
+            5,
+            family="in-processing",
+        ),
+        Technique(
             "reweighing",
             "Reweighing",
             "fairness.reweighing_weights(y, sex) as fit's sample_weight: every (group, label) "
@@ -231,14 +241,20 @@ TECHNIQUES = {
 DEFAULT_TECHNIQUES = tuple(
     name
     for name in TECHNIQUES
-    if name not in ("weight_noise", "reweighing", "sam", "lookahead", "swa")
+    if name
+    not in ("weight_noise", "reweighing", "sam", "lookahead", "swa", "exponentiated_gradient")
 )
 DEFAULT_MIN_DIFF_WEIGHTS = (0.5, 1.5, 3.0, 5.0)
 # Techniques that need the sensitive groups (MinDiff and CLP say why they cannot run).
 # Demographic parity: on Adult (20 epochs, 3 seeds, weights 0.1 and 0.3) equalized odds
 # collapsed some runs (FPR gap 0.12-0.19 +-0.2), demographic parity did not.
 ADVERSARIAL_CRITERION = "demographic_parity"
-NEEDS_GROUPS = ("reweighing", "adversarial_debiasing", "threshold_optimizer")
+NEEDS_GROUPS = (
+    "reweighing",
+    "adversarial_debiasing",
+    "threshold_optimizer",
+    "exponentiated_gradient",
+)
 
 
 @dataclasses.dataclass
@@ -400,6 +416,10 @@ def _build(name, task, hidden_units, batch_size, seed, s, epochs=20) -> Setup:
         )
         inputs = {"features": x, "sensitive": task.groups_train.astype("int32")}
         return Setup(model, original, inputs, y, batch_size=batch_size)
+    if name == "exponentiated_gradient":
+        setup = plain()
+        setup.postprocess = ReductionDecisions(n, hidden_units, seed, int(s))
+        return setup
     if name == "threshold_optimizer":
         setup = plain()
         setup.postprocess = ThresholdDecisions(seed)
@@ -508,6 +528,7 @@ _CHANGES = {
     "clp": ("the training batches", "the model wrapper"),
     "adversarial_debiasing": ("the training batches", "the model wrapper"),
     "threshold_optimizer": ("the decisions",),
+    "exponentiated_gradient": ("the training", "the decisions"),
     "early_stopping": ("the callbacks", "the final weights"),
     "swa": ("the final weights",),
     "reweighing": ("the training batches",),  # their weights
@@ -664,6 +685,62 @@ class ThresholdDecisions:
     def decide(self, x, groups) -> np.ndarray:
         decisions = self._optimizer.predict(x, sensitive_features=groups, random_state=self.seed)
         return np.asarray(decisions) == 1
+
+
+class ReductionDecisions:
+    """Fairlearn's `ExponentiatedGradient` around the base MLP (in-processing reductions).
+
+    The reduction (Agarwal et al., "A Reductions Approach to Fair Classification",
+    ICML 2018) retrains the MLP on reweighted rows `max_iter` times and decides with a
+    randomized mixture of the models, for false-positive-rate parity on the training
+    rows. It replaces the run's `fit` (`trains`); `scores` are the mixture's
+    probabilities of a positive decision.
+    """
+
+    trains = True
+
+    def __init__(self, n_features: int, hidden_units, seed: int, max_iter: int):
+        self.n_features, self.hidden_units = n_features, tuple(hidden_units)
+        self.seed, self.max_iter = seed, max_iter
+        self._reduction = None
+        self.model = None  # the mixture's heaviest model (its kernels give the sparsity)
+
+    def train(self, task, epochs: int, batch_size: int, learning_rate: float) -> dict:
+        from fairlearn.reductions import (  # the `compare` extra
+            ExponentiatedGradient,
+            FalsePositiveRateParity,
+        )
+
+        from keras_regkit.wrappers import MinDiffClassifier
+
+        def build(X, y):
+            model = mlp(self.n_features, self.hidden_units, self.seed)  # the same start
+            model.compile(keras.optimizers.Adam(learning_rate), "binary_crossentropy")
+            return model
+
+        fit = {"epochs": epochs, "batch_size": batch_size, "verbose": 0}
+        estimator = MinDiffClassifier(
+            build, loss_weight=0.0, random_state=self.seed, fit_kwargs=fit
+        )
+        self._reduction = ExponentiatedGradient(
+            estimator, FalsePositiveRateParity(), max_iter=self.max_iter
+        )
+        self._reduction.fit(
+            task.x_train, task.y_train.astype("int32"), sensitive_features=task.groups_train
+        )
+        heaviest = int(np.argmax(np.asarray(self._reduction.weights_)))
+        predictor = self._reduction.predictors_.iloc[heaviest]
+        self.model = predictor.model_
+        return dict(predictor.history_)  # the training logs of the heaviest model
+
+    def fit(self, model: keras.Model, task) -> ReductionDecisions:
+        return self  # trained by `train`
+
+    def scores(self, x, groups) -> np.ndarray:
+        return self._reduction._pmf_predict(x)[:, 1]
+
+    def decide(self, x, groups) -> np.ndarray:
+        return np.asarray(self._reduction.predict(x, random_state=self.seed)) == 1
 
 
 def _prefit(model: keras.Model):

@@ -131,3 +131,44 @@ def test_the_family_highlight_says_which_family_is_lower_only_when_significant()
     gaps["min_diff"] = [0.02, 0.06, 0.035]  # now the difference changes sign across seeds
     lines = report_module.highlights(_with_gaps(values, gaps))
     assert any(x.startswith("No family's FPR gap is significantly below another's") for x in lines)
+
+
+def test_exponentiated_gradient_decides_as_fairlearns_reduction_of_the_same_mlp():
+    from fairlearn.reductions import ExponentiatedGradient, FalsePositiveRateParity
+
+    from keras_regkit.wrappers import MinDiffClassifier
+
+    task = _task(n=200)
+    setup = techniques.build("exponentiated_gradient", task, (8,), 64, seed=2, strength=2)
+    reduction = setup.postprocess
+    logs = reduction.train(task, epochs=2, batch_size=64, learning_rate=1e-2)
+    assert len(logs["loss"]) == 2 and reduction.model is not None
+
+    def build(X, y):
+        import keras
+
+        model = techniques.mlp(task.n_features, (8,), 2)
+        model.compile(keras.optimizers.Adam(1e-2), "binary_crossentropy")
+        return model
+
+    fit = {"epochs": 2, "batch_size": 64, "verbose": 0}
+    theirs = ExponentiatedGradient(
+        MinDiffClassifier(build, loss_weight=0.0, random_state=2, fit_kwargs=fit),
+        FalsePositiveRateParity(),
+        max_iter=2,
+    ).fit(task.x_train, task.y_train.astype("int32"), sensitive_features=task.groups_train)
+    np.testing.assert_allclose(
+        reduction.scores(task.x_test, None), theirs._pmf_predict(task.x_test)[:, 1], atol=1e-6
+    )
+    np.testing.assert_array_equal(
+        reduction.decide(task.x_test, None), theirs.predict(task.x_test, random_state=2) == 1
+    )
+    assert "exponentiated_gradient" not in DEFAULT_TECHNIQUES
+    kwargs = {"epochs": 1, "batch_size": 64, "hidden_units": (4,), "repeats": 1}
+    # One iteration (each iteration retrains the MLP): the engine's path, end to end.
+    result = compare(
+        task, ["exponentiated_gradient"], strengths={"exponentiated_gradient": 1}, **kwargs
+    )
+    run = result.runs[0]
+    assert run.technique == "exponentiated_gradient" and np.isnan(run.val_loss)
+    assert np.isfinite(run.test_auc) and np.isfinite(run.fpr_gap) and run.epochs == 1
