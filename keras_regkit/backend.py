@@ -220,6 +220,19 @@ def tf_mix_up(tensors: list, alpha: float, generator: Any, dtypes: list) -> list
     return mixed
 
 
+def tf_assert_binary(x: Any, message: str) -> Any:
+    """`x`, with a check that it holds only 0 and 1 when the TensorFlow graph runs.
+
+    For values that cannot be read while a `tf.data` function is traced; a failure
+    raises `InvalidArgumentError` with `message` when the batch is computed.
+    """
+    import tensorflow as tf
+
+    holds_binary = tf.reduce_all(tf.logical_or(tf.equal(x, 0), tf.equal(x, 1)))
+    with tf.control_dependencies([tf.debugging.Assert(holds_binary, [message])]):
+        return tf.identity(x)
+
+
 def run_in_tf_graph(fn: Callable[..., list], tensors: list, dtypes: list, shapes: list) -> list:
     """Runs `fn` eagerly on the Keras backend from inside a TensorFlow graph.
 

@@ -20,7 +20,7 @@ def test_check_float_accepts_numbers_numpy_scalars_and_0d_arrays(value):
 def test_check_float_refuses_bools_non_finite_strings_and_arrays(value):
     with pytest.raises(
         ValueError,
-        match=r"Invalid value for argument `rate`: expected a finite "
+        match=r"Invalid value for argument `rate`: expected a "
         r"float in \[0, 1\]\. Received: rate",
     ):
         v.check_float("rate", value, 0, 1)
@@ -29,16 +29,18 @@ def test_check_float_refuses_bools_non_finite_strings_and_arrays(value):
 def test_check_float_message_shows_value_and_type():
     with pytest.raises(ValueError) as info:
         v.check_float("rate", np.float32(1.5), 0, 1, max_inclusive=False)
-    assert str(info.value) == (
-        "Invalid value for argument `rate`: expected a finite float in [0, 1). "
-        "Received: rate=np.float32(1.5) (type float32)"
-    ) or "Received: rate=1.5 (type float32)" in str(info.value)
+    assert str(info.value) in (
+        "Invalid value for argument `rate`: expected a float in [0, 1). "
+        "Received: rate=np.float32(1.5) (type float32)",
+        "Invalid value for argument `rate`: expected a float in [0, 1). "
+        "Received: rate=1.5 (type float32)",
+    )
     assert info.value.argument == "rate"
 
 
 def test_check_float_bounds_and_none():
     assert v.check_float("x", None, allow_none=True) is None
-    with pytest.raises(ValueError, match=r"expected a finite float > 0"):
+    with pytest.raises(ValueError, match=r"expected a positive float"):
         v.check_float("x", 0.0, 0, min_inclusive=False)
     with pytest.raises(ValueError, match=r"expected a finite float <= 3"):
         v.check_float("x", 4, maximum=3)

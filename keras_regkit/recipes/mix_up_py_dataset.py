@@ -7,6 +7,8 @@ import math
 import keras
 import numpy as np
 
+from keras_regkit import _validation
+
 
 class MixUpPyDataset(keras.utils.PyDataset):
     """Shuffled batches of NumPy features and labels, mixed by MixUp.
@@ -69,21 +71,9 @@ class MixUpPyDataset(keras.utils.PyDataset):
         **kwargs,
     ):
         super().__init__(**kwargs)
-        if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
-            raise ValueError(
-                "Invalid value for argument `batch_size`: expected a positive int. "
-                f"Received: batch_size={batch_size!r}"
-            )
-        if not isinstance(shuffle, bool):
-            raise ValueError(
-                "Invalid value for argument `shuffle`: expected a bool. "
-                f"Received: shuffle={shuffle!r}"
-            )
-        if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int)):
-            raise ValueError(
-                "Invalid value for argument `seed`: expected an int or None. "
-                f"Received: seed={seed!r}"
-            )
+        batch_size = _validation.check_int("batch_size", batch_size, 1)
+        shuffle = _validation.check_bool("shuffle", shuffle)
+        seed = _validation.check_seed(seed)
         x = np.asarray(x)
         y = np.asarray(y)
         if x.ndim != 2:
@@ -104,18 +94,10 @@ class MixUpPyDataset(keras.utils.PyDataset):
                     f"trained with categorical_crossentropy. Received labels in "
                     f"[{y.min()}, {y.max()}]."
                 )
-        if alpha is not None and (
-            isinstance(alpha, bool)
-            or not isinstance(alpha, (int, float))
-            or not 0 < alpha < float("inf")
-        ):
-            raise ValueError(
-                "Invalid value for argument `alpha`: expected a positive float or None. "
-                f"Received: alpha={alpha!r}"
-            )
+        alpha = _validation.check_float("alpha", alpha, 0, min_inclusive=False, allow_none=True)
         self.x = x
         self.y = y
-        self.alpha = None if alpha is None else float(alpha)
+        self.alpha = alpha
         self.batch_size = batch_size
         self.shuffle = shuffle
         self.seed = seed

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import math
 import os
 from collections.abc import Sequence
 from typing import Any
 
 import keras
 
+from keras_regkit import _validation
 from keras_regkit.recipes.mix_up_py_dataset import MixUpPyDataset
 from keras_regkit.regularizers.elastic_net import ElasticNet
 
@@ -117,34 +117,26 @@ class Recipe:
 
     def __post_init__(self):
         _check_problem_type(self.problem_type)
-        _set(self, "weight_decay", _check_float("weight_decay", self.weight_decay, 0.0, None))
-        _set(self, "l1_ratio", _check_float("l1_ratio", self.l1_ratio, 0.0, 1.0))
+        _set(self, "weight_decay", _validation.check_float("weight_decay", self.weight_decay, 0))
+        _set(self, "l1_ratio", _validation.check_probability("l1_ratio", self.l1_ratio))
         _set(
             self,
             "dropout_rate",
-            _check_float("dropout_rate", self.dropout_rate, 0.0, 1.0, high_open=True),
+            _validation.check_probability("dropout_rate", self.dropout_rate, include_one=False),
         )
-        if not isinstance(self.batch_norm, bool):
-            raise ValueError(
-                "Invalid value for argument `batch_norm`: expected a bool. "
-                f"Received: batch_norm={self.batch_norm!r}"
-            )
-        if self.mixup_alpha is not None:
-            alpha = self.mixup_alpha
-            if _not_number(alpha) or not alpha > 0:
-                raise ValueError(
-                    "Invalid value for argument `mixup_alpha`: expected a positive float or "
-                    f"None. Received: mixup_alpha={alpha!r}"
-                )
-            _set(self, "mixup_alpha", float(alpha))
+        _set(self, "batch_norm", _validation.check_bool("batch_norm", self.batch_norm))
+        alpha = _validation.check_float(
+            "mixup_alpha", self.mixup_alpha, 0, min_inclusive=False, allow_none=True
+        )
+        _set(self, "mixup_alpha", alpha)
         _set(
             self,
             "input_noise_stddev",
-            _check_float("input_noise_stddev", self.input_noise_stddev, 0.0, None),
+            _validation.check_float("input_noise_stddev", self.input_noise_stddev, 0),
         )
-        _check_int("early_stopping_patience", self.early_stopping_patience, minimum=1)
-        if self.seed is not None:
-            _check_int("seed", self.seed, minimum=None)
+        patience = _validation.check_int("early_stopping_patience", self.early_stopping_patience, 1)
+        _set(self, "early_stopping_patience", patience)
+        _set(self, "seed", _validation.check_seed(self.seed))
         if isinstance(self.reasons, str) or not all(isinstance(r, str) for r in self.reasons):
             raise ValueError(
                 "Invalid value for argument `reasons`: expected a sequence of strings. "
@@ -190,8 +182,8 @@ class Recipe:
         Returns:
             A list of layers, to add to a `keras.Sequential` in order.
         """
-        _check_int("units", units, minimum=1)
-        _check_int("block_index", block_index, minimum=0)
+        units = _validation.check_int("units", units, 1)
+        block_index = _validation.check_int("block_index", block_index, 0)
         n = block_index + 1
         layers = [
             keras.layers.Dense(
@@ -225,7 +217,7 @@ class Recipe:
                     "of classes. Received: units=None"
                 )
             units = 1
-        _check_int("units", units, minimum=2 if self.problem_type == "multiclass" else 1)
+        units = _validation.check_int("units", units, 2 if self.problem_type == "multiclass" else 1)
         return keras.layers.Dense(
             units,
             activation=_OUTPUT_ACTIVATIONS[self.problem_type],
@@ -483,7 +475,7 @@ def recommend(
             f"Received: problem_type={problem_type!r}"
         )
     if n_classes is not None:
-        _check_int("n_classes", n_classes, minimum=2)
+        _validation.check_int("n_classes", n_classes, 2)
         if problem_type not in ("classification", "multiclass", "binary"):
             raise ValueError(
                 "Invalid value for argument `n_classes`: only classification problems have "
@@ -496,9 +488,9 @@ def recommend(
             )
     small, large, size = _data_size(n_samples, data_size)
     many_features, n_features_text = _feature_count(n_features, features, n_samples)
-    _check_int("depth", depth, minimum=1)
+    _validation.check_int("depth", depth, 1)
     if seed is not None:
-        _check_int("seed", seed, minimum=None)
+        _validation.check_seed(seed)
     if problem_type == "classification":
         problem_type = "multiclass" if n_classes is not None and n_classes > 2 else "binary"
     generation = problem_type == "generation"
@@ -582,7 +574,7 @@ def _data_size(n_samples: Any, data_size: Any) -> tuple[bool, bool, str]:
             data_size == "large",
             f"data_size={data_size!r}, {bounds[data_size]}",
         )
-    _check_int("n_samples", n_samples, minimum=1)
+    _validation.check_int("n_samples", n_samples, 1)
     small, large = n_samples < SMALL_DATA_SAMPLES, n_samples > LARGE_DATA_SAMPLES
     text = f"{n_samples:,} samples"
     if small:
@@ -607,7 +599,7 @@ def _feature_count(n_features: Any, features: Any, n_samples: Any) -> tuple[bool
                 f"Received: features={features!r}"
             )
         return features != "low", f"features={features!r}"
-    _check_int("n_features", n_features, minimum=1)
+    _validation.check_int("n_features", n_features, 1)
     many = n_features >= MANY_FEATURES
     if n_samples is not None:  # the per-sample rule needs both numbers
         many = many or n_features > MANY_FEATURES_PER_SAMPLE * n_samples
@@ -618,53 +610,9 @@ def _set(recipe: Recipe, name: str, value: Any) -> None:
     object.__setattr__(recipe, name, value)  # normalising a frozen dataclass's fields
 
 
-def _not_number(value: Any) -> bool:
-    return (
-        isinstance(value, bool)
-        or not isinstance(value, (int, float))
-        or not math.isfinite(float(value))
-    )
-
-
 def _check_problem_type(problem_type: Any) -> None:
     if problem_type not in RECIPE_PROBLEM_TYPES:
         raise ValueError(
             f"Invalid value for argument `problem_type`: expected one of {RECIPE_PROBLEM_TYPES}. "
             f"Received: problem_type={problem_type!r}"
-        )
-
-
-def _check_float(
-    name: str, value: Any, low: float, high: float | None, high_open: bool = False
-) -> float:
-    ok = not _not_number(value) and value >= low
-    if ok and high is not None:
-        ok = value < high if high_open else value <= high
-    if not ok:
-        if high is None:
-            expected = "a non-negative float" if low == 0 else f"a float >= {low}"
-        else:
-            expected = f"a float in [{low:g}, {high:g}{')' if high_open else ']'}"
-        raise ValueError(
-            f"Invalid value for argument `{name}`: expected {expected}. Received: {name}={value!r}"
-        )
-    return float(value)
-
-
-def _check_int(name: str, value: Any, minimum: int | None) -> None:
-    if isinstance(value, bool) or not isinstance(value, int):
-        ok = False
-    else:
-        ok = minimum is None or value >= minimum
-    if not ok:
-        if minimum is None:
-            expected = "an int"
-        elif minimum == 1:
-            expected = "a positive int"
-        elif minimum == 0:
-            expected = "a non-negative int"
-        else:
-            expected = f"an int >= {minimum}"
-        raise ValueError(
-            f"Invalid value for argument `{name}`: expected {expected}. Received: {name}={value!r}"
         )

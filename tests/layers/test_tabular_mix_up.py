@@ -215,5 +215,5 @@ def test_bad_alpha(alpha):
 
 @pytest.mark.parametrize("seed", [1.5, "1", True])
 def test_bad_seed(seed):
-    with pytest.raises(ValueError, match=r"`seed`: expected an int or None. Received"):
+    with pytest.raises(ValueError, match=r"`seed`: expected an int or None >= 0. Received"):
         TabularMixUp(0.2, seed=seed)

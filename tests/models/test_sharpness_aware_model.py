@@ -176,7 +176,7 @@ def test_mixed_precision_fit():
 
 @pytest.mark.parametrize("rho", [-0.1, float("nan"), float("inf"), True, "0.05"])
 def test_bad_rho(rho):
-    with pytest.raises(ValueError, match=r"Invalid value for argument `rho`: expected a finite"):
+    with pytest.raises(ValueError, match=r"argument `rho`: expected a non-negative float"):
         SharpnessAwareModel(_bn_model(), rho=rho)
 
 
