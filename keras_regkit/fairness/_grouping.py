@@ -8,6 +8,7 @@ through their `to_numpy()` method, so pandas is never imported.
 from __future__ import annotations
 
 import numbers
+import warnings
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -410,6 +411,26 @@ def rates_used_by(name: str) -> tuple[str, ...]:
         return (name,)
     rate, _ = DISPARITIES[name]
     return ("true_positive_rate", "false_positive_rate") if rate is None else (rate,)
+
+
+def warn_if_single_group(counts: GroupCounts, where: str, stacklevel: int = 2) -> bool:
+    """Warns (and returns True) when exactly one group carries any weight.
+
+    A disparity over one group is 0 (a ratio 1) by definition: a perfect score that
+    says nothing about fairness, usually from a filtered or mislabelled `sensitive_features`.
+    (With no weighted group at all the metrics are NaN, which speaks for itself.)
+    """
+    present = [group for group, weight in zip(counts.groups, counts.weight) if weight > 0]
+    if len(present) != 1:
+        return False
+    warnings.warn(
+        f"{where}: only 1 group of `sensitive_features` is present "
+        f"({present}), so every disparity is 0 and every ratio 1 by definition, "
+        "whatever the model does. Measure on data that holds at least two groups.",
+        UserWarning,
+        stacklevel=stacklevel + 1,
+    )
+    return True
 
 
 def metric_from_counts(

@@ -255,6 +255,7 @@ class FairnessMetricsCallback(keras.callbacks.Callback):
         self.method = _grouping.check_method(method)
         self.agg = _grouping.check_agg(agg)
         self._counterfactual_x = counterfactual_x
+        self._warned_single_group = False
         self.validation_data = validation_data  # checks counterfactual_x too
         self._check_counterfactual(required=True)
 
@@ -487,6 +488,13 @@ class FairnessMetricsCallback(keras.callbacks.Callback):
                 != (counterfactual_scores > self.threshold),
                 "mean_counterfactual_score_gap": np.abs(scores - counterfactual_scores),
             }
+        if not self._warned_single_group and any(
+            name in _grouping.DISPARITIES for name in self.metrics
+        ):
+            # Once per callback: the data is the same every epoch.
+            self._warned_single_group = _grouping.warn_if_single_group(
+                counts, "FairnessMetricsCallback"
+            )
         values = {}
         for name in self.metrics:
             if name in _COUNTERFACTUAL_METRICS:
