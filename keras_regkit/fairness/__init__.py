@@ -51,7 +51,6 @@ from keras_regkit.fairness.streaming import (
     MeanCounterfactualScoreGap,
 )
 
-
 __all__ = [
     "CounterfactualFlipRate",
     "MeanCounterfactualScoreGap",

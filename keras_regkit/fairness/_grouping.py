@@ -420,7 +420,7 @@ def warn_if_single_group(counts: GroupCounts, where: str, stacklevel: int = 2) -
     says nothing about fairness, usually from a filtered or mislabelled `sensitive_features`.
     (With no weighted group at all the metrics are NaN, which speaks for itself.)
     """
-    present = [group for group, weight in zip(counts.groups, counts.weight) if weight > 0]
+    present = [g for g, w in zip(counts.groups, counts.weight, strict=True) if w > 0]
     if len(present) != 1:
         return False
     warnings.warn(
