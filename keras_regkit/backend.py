@@ -102,6 +102,20 @@ def all_gather_batch(x: Any) -> Any:
     return gathered
 
 
+def all_reduce_sum(values: list) -> list:
+    """Sums each tensor of `values` over the replicas of a `tf.distribute` step.
+
+    For a quantity that must come from the global batch, such as the gradient SAM
+    perturbs the weights along: on one device, or under JAX's `keras.distribution`
+    (which computes on the global, sharded batch), the values are returned as is.
+    """
+    if num_replicas_in_sync() == 1:
+        return values
+    import tensorflow as tf
+
+    return tf.distribute.get_replica_context().all_reduce(tf.distribute.ReduceOp.SUM, values)
+
+
 def input_gradient(fn: Callable[[Any], Any], x: Any) -> Any:
     """Gradient of the scalar `fn(x)` with respect to `x`.
 
