@@ -7,11 +7,12 @@ through their `to_numpy()` method, so pandas is never imported.
 
 from __future__ import annotations
 
-import numbers
 import warnings
 from typing import Any, NamedTuple
 
 import numpy as np
+
+from keras_regkit import _validation
 
 METHODS = ("between_groups", "to_overall")
 AGGS = ("worst_case", "mean")
@@ -63,19 +64,7 @@ def check_agg(agg: Any) -> str:
 
 
 def check_threshold(threshold: Any, allow_none: bool = True) -> float | None:
-    if threshold is None and allow_none:
-        return None
-    if (
-        isinstance(threshold, bool)
-        or not isinstance(threshold, numbers.Real)
-        or not np.isfinite(threshold)
-    ):
-        expected = "a finite float or None" if allow_none else "a finite float"
-        raise ValueError(
-            f"Invalid value for argument `threshold`: expected {expected}. "
-            f"Received: threshold={threshold!r}"
-        )
-    return float(threshold)
+    return _validation.check_float("threshold", threshold, allow_none=allow_none)
 
 
 def _one_dimensional(name: str, values: Any, what: str) -> np.ndarray:
