@@ -82,7 +82,7 @@ class DropBlock2D(keras.layers.Layer):
             )
         self.data_format = data_format
         self.seed = _validation.check_seed(seed)
-        self.seed_generator = keras.random.SeedGenerator(seed)
+        self.seed_generator = keras.random.SeedGenerator(self.seed)
         self.input_spec = keras.layers.InputSpec(ndim=4)
         self.supports_masking = True
 

@@ -71,7 +71,7 @@ class StochasticDepth(keras.layers.Layer):
         super().__init__(**kwargs)
         self.rate = _validation.check_probability("rate", rate, include_one=False)
         self.seed = _validation.check_seed(seed)
-        self.seed_generator = keras.random.SeedGenerator(seed)
+        self.seed_generator = keras.random.SeedGenerator(self.seed)
         self.supports_masking = True
 
     def call(self, inputs, training=None):

@@ -134,7 +134,7 @@ class TabularMixUp(AugmentsOutsideModels, keras.layers.Layer):
         super().__init__(**kwargs)
         self.alpha = _validation.check_float("alpha", alpha, 0, min_inclusive=False)
         self.seed = _validation.check_seed(seed)
-        self.seed_generator = keras.random.SeedGenerator(seed)
+        self.seed_generator = keras.random.SeedGenerator(self.seed)
         self._tf_generator = None
 
     def __call__(self, data, *args, **kwargs):
