@@ -40,7 +40,9 @@ __all__ = [
 class InvalidArgument(ValueError):
     """A `ValueError` that names the argument it is about (`.argument`)."""
 
-    def __init__(self, message: str, argument: str) -> None:
+    # `argument` is optional so that Keras, which re-raises an error from a layer's `call`
+    # as `type(error)(new_message)`, keeps it a ValueError.
+    def __init__(self, message: str, argument: str | None = None) -> None:
         super().__init__(message)
         self.argument = argument
 
