@@ -697,7 +697,7 @@ def test_bad_prefix():
 
 @pytest.mark.parametrize("batch_size", [0, 2.5, True])
 def test_bad_batch_size(batch_size):
-    with pytest.raises(ValueError, match=r"argument `batch_size`: expected a positive integer"):
+    with pytest.raises(ValueError, match=r"argument `batch_size`: expected an int or None >= 1"):
         FairnessMetricsCallback(DATA, batch_size=batch_size)
 
 
