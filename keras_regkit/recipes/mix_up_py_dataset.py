@@ -86,6 +86,9 @@ class MixUpPyDataset(keras.utils.PyDataset):
                 "Invalid value for argument `y`: expected an array of shape (n,) or (n, k) "
                 f"with the n={len(x)} rows of `x`. Received: y.shape={y.shape}"
             )
+        # Numbers only, and finite: one NaN mixed into a batch spreads to its partner.
+        x = _validation.check_array("x", x)
+        y = _validation.check_array("y", y)
         if alpha is not None and np.issubdtype(y.dtype, np.integer):
             if y.size and (y.min() < 0 or y.max() > 1) and (y.ndim == 1 or y.shape[1] == 1):
                 raise ValueError(

@@ -95,6 +95,9 @@ def test_fits_a_model():
         ({"x": np.zeros(4)}, r"`x`: expected an array of shape \(n, n_features\)"),
         ({"y": np.zeros(3)}, r"`y`: expected an array of shape \(n,\) or \(n, k\)"),
         ({"y": np.array([0, 1, 2, 1])}, "`y`: MixUp averages labels, so integer class ids"),
+        ({"x": np.array([[0, 1], [np.nan, 0], [0, 0], [1, 1]])}, "`x`: expected finite values"),
+        ({"y": np.array(["a", "b", "a", "b"])}, r"`y`: expected a numeric array"),
+        ({"alpha": np.float32(np.inf)}, "`alpha`: expected a positive float or None"),
     ],
 )
 def test_validates_arguments(kwargs, message):
