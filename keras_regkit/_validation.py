@@ -33,13 +33,16 @@ __all__ = [
     "check_seed",
     "describe",
     "invalid",
+    "is_number",
 ]
 
 
 class InvalidArgument(ValueError):
     """A `ValueError` that names the argument it is about (`.argument`)."""
 
-    def __init__(self, message: str, argument: str) -> None:
+    # `argument` is optional so that Keras, which re-raises an error from a layer's `call`
+    # as `type(error)(new_message)`, keeps it a ValueError.
+    def __init__(self, message: str, argument: str | None = None) -> None:
         super().__init__(message)
         self.argument = argument
 
@@ -61,6 +64,12 @@ def invalid(name: str, expected: str, value: Any = None, *, received: str | None
     return InvalidArgument(
         f"Invalid value for argument `{name}`: expected {expected}. Received: {received}", name
     )
+
+
+def is_number(value: Any) -> bool:
+    """A real number: Python or NumPy scalar or 0-d array, not a bool (NaN and inf included)."""
+    scalar = _as_scalar(value)
+    return isinstance(scalar, numbers.Real) and not isinstance(scalar, (bool, np.bool_))
 
 
 def _is_tensor(value: Any) -> bool:
@@ -115,8 +124,14 @@ def check_float(
     if value is None and allow_none:
         return None
     scalar = _as_scalar(value)
-    kind = "a finite float" + (" or None" if allow_none else "")
-    expected = kind + _interval(minimum, maximum, min_inclusive, max_inclusive)
+    none = " or None" if allow_none else ""
+    if minimum == 0 and maximum is None:
+        expected = ("a non-negative float" if min_inclusive else "a positive float") + none
+    else:
+        # An interval with two ends already says the number is finite.
+        bounded = minimum is not None and maximum is not None
+        kind = ("a float" if bounded else "a finite float") + none
+        expected = kind + _interval(minimum, maximum, min_inclusive, max_inclusive)
     if (
         isinstance(scalar, (bool, np.bool_))
         or not isinstance(scalar, numbers.Real)

@@ -102,6 +102,20 @@ def all_gather_batch(x: Any) -> Any:
     return gathered
 
 
+def all_reduce_sum(values: list) -> list:
+    """Sums each tensor of `values` over the replicas of a `tf.distribute` step.
+
+    For a quantity that must come from the global batch, such as the gradient SAM
+    perturbs the weights along: on one device, or under JAX's `keras.distribution`
+    (which computes on the global, sharded batch), the values are returned as is.
+    """
+    if num_replicas_in_sync() == 1:
+        return values
+    import tensorflow as tf
+
+    return tf.distribute.get_replica_context().all_reduce(tf.distribute.ReduceOp.SUM, values)
+
+
 def input_gradient(fn: Callable[[Any], Any], x: Any) -> Any:
     """Gradient of the scalar `fn(x)` with respect to `x`.
 
@@ -218,6 +232,19 @@ def tf_mix_up(tensors: list, alpha: float, generator: Any, dtypes: list) -> list
         weight = tf.reshape(tf.cast(weights, dtype), [-1] + [1] * (tensor.shape.rank - 1))
         mixed.append(weight * tensor + (1 - weight) * tf.gather(tensor, permutation))
     return mixed
+
+
+def tf_assert_binary(x: Any, message: str) -> Any:
+    """`x`, with a check that it holds only 0 and 1 when the TensorFlow graph runs.
+
+    For values that cannot be read while a `tf.data` function is traced; a failure
+    raises `InvalidArgumentError` with `message` when the batch is computed.
+    """
+    import tensorflow as tf
+
+    holds_binary = tf.reduce_all(tf.logical_or(tf.equal(x, 0), tf.equal(x, 1)))
+    with tf.control_dependencies([tf.debugging.Assert(holds_binary, [message])]):
+        return tf.identity(x)
 
 
 def run_in_tf_graph(fn: Callable[..., list], tensors: list, dtypes: list, shapes: list) -> list:

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import math
-import numbers
 from collections.abc import Sequence
 from typing import Any
 
 import keras
 import numpy as np
 from keras import ops
+
+from keras_regkit import _validation
 
 PENALTY = "regularization_penalty"
 L2_NORM = "kernel_l2_norm"
@@ -92,16 +93,7 @@ class RegularizationMonitor(keras.callbacks.Callback):
         per_layer: bool = False,
     ):
         super().__init__()
-        if (
-            isinstance(sparsity_tol, bool)
-            or not isinstance(sparsity_tol, numbers.Real)
-            or not math.isfinite(sparsity_tol)
-            or sparsity_tol < 0
-        ):
-            raise ValueError(
-                "Invalid value for argument `sparsity_tol`: expected a non-negative float. "
-                f"Received: sparsity_tol={sparsity_tol!r}"
-            )
+        sparsity_tol = _validation.check_float("sparsity_tol", sparsity_tol, 0)
         if layers is not None:
             if (
                 isinstance(layers, str)
@@ -115,12 +107,8 @@ class RegularizationMonitor(keras.callbacks.Callback):
                     f"of distinct layer names. Received: layers={layers!r}"
                 )
             layers = list(layers)
-        if not isinstance(per_layer, bool):
-            raise ValueError(
-                "Invalid value for argument `per_layer`: expected a bool. "
-                f"Received: per_layer={per_layer!r}"
-            )
-        self.sparsity_tol = float(sparsity_tol)
+        per_layer = _validation.check_bool("per_layer", per_layer)
+        self.sparsity_tol = sparsity_tol
         self.layers = layers
         self.per_layer = per_layer
         self._plan = None

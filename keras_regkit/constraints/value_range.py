@@ -7,6 +7,8 @@ import math
 import keras
 from keras import ops
 
+from keras_regkit import _validation
+
 
 @keras.saving.register_keras_serializable(package="keras_regkit")
 class ValueRange(keras.constraints.Constraint):
@@ -28,13 +30,9 @@ class ValueRange(keras.constraints.Constraint):
 
     def __init__(self, min_value: float | None = None, max_value: float | None = None):
         for name, value in (("min_value", min_value), ("max_value", max_value)):
-            if value is not None and (
-                isinstance(value, bool) or not isinstance(value, (int, float)) or math.isnan(value)
-            ):
-                raise ValueError(
-                    f"Invalid value for argument `{name}`: expected a float or None. "
-                    f"Received: {name}={value!r}"
-                )
+            # Infinite bounds are allowed: they leave that side open.
+            if value is not None and (not _validation.is_number(value) or math.isnan(value)):
+                raise _validation.invalid(name, "a float or None", value)
         if min_value is None and max_value is None:
             raise ValueError(
                 "ValueRange needs at least one bound. Received: min_value=None, max_value=None"

@@ -19,6 +19,7 @@ from keras_regkit.fairness.counterfactual_metrics import (
     counterfactual_flip_rate,
     mean_counterfactual_score_gap,
 )
+from keras_regkit.fairness.fairness_metrics_callback import FairnessMetricsCallback
 from keras_regkit.fairness.metrics import (
     demographic_parity_difference,
     demographic_parity_ratio,
@@ -49,17 +50,6 @@ from keras_regkit.fairness.streaming import (
     FalsePositiveRateDifference,
     MeanCounterfactualScoreGap,
 )
-
-
-def __getattr__(name):
-    # FairnessMetricsCallback lives in keras_regkit.callbacks, which imports this
-    # package; importing it lazily keeps the two packages free of an import cycle.
-    if name == "FairnessMetricsCallback":
-        from keras_regkit.callbacks.fairness_metrics_callback import FairnessMetricsCallback
-
-        return FairnessMetricsCallback
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
 
 __all__ = [
     "CounterfactualFlipRate",

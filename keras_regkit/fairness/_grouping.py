@@ -7,10 +7,12 @@ through their `to_numpy()` method, so pandas is never imported.
 
 from __future__ import annotations
 
-import numbers
+import warnings
 from typing import Any, NamedTuple
 
 import numpy as np
+
+from keras_regkit import _validation
 
 METHODS = ("between_groups", "to_overall")
 AGGS = ("worst_case", "mean")
@@ -62,19 +64,7 @@ def check_agg(agg: Any) -> str:
 
 
 def check_threshold(threshold: Any, allow_none: bool = True) -> float | None:
-    if threshold is None and allow_none:
-        return None
-    if (
-        isinstance(threshold, bool)
-        or not isinstance(threshold, numbers.Real)
-        or not np.isfinite(threshold)
-    ):
-        expected = "a finite float or None" if allow_none else "a finite float"
-        raise ValueError(
-            f"Invalid value for argument `threshold`: expected {expected}. "
-            f"Received: threshold={threshold!r}"
-        )
-    return float(threshold)
+    return _validation.check_float("threshold", threshold, allow_none=allow_none)
 
 
 def _one_dimensional(name: str, values: Any, what: str) -> np.ndarray:
@@ -410,6 +400,26 @@ def rates_used_by(name: str) -> tuple[str, ...]:
         return (name,)
     rate, _ = DISPARITIES[name]
     return ("true_positive_rate", "false_positive_rate") if rate is None else (rate,)
+
+
+def warn_if_single_group(counts: GroupCounts, where: str, stacklevel: int = 2) -> bool:
+    """Warns (and returns True) when exactly one group carries any weight.
+
+    A disparity over one group is 0 (a ratio 1) by definition: a perfect score that
+    says nothing about fairness, usually from a filtered or mislabelled `sensitive_features`.
+    (With no weighted group at all the metrics are NaN, which speaks for itself.)
+    """
+    present = [g for g, w in zip(counts.groups, counts.weight, strict=True) if w > 0]
+    if len(present) != 1:
+        return False
+    warnings.warn(
+        f"{where}: only 1 group of `sensitive_features` is present "
+        f"({present}), so every disparity is 0 and every ratio 1 by definition, "
+        "whatever the model does. Measure on data that holds at least two groups.",
+        UserWarning,
+        stacklevel=stacklevel + 1,
+    )
+    return True
 
 
 def metric_from_counts(

@@ -59,6 +59,8 @@ def _metric(name, y_true, y_pred, sensitive_features, method, sample_weight, thr
     if agg is not None:
         _grouping.check_agg(agg)
     counts = _grouping.group_counts(y_true, y_pred, sensitive_features, sample_weight, threshold)
+    # stacklevel 3: the caller of the public metric function.
+    _grouping.warn_if_single_group(counts, name, stacklevel=3)
     return _grouping.metric_from_counts(name, counts, method, agg or "worst_case")
 
 

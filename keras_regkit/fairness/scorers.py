@@ -7,6 +7,7 @@ from typing import Any
 
 import numpy as np
 
+from keras_regkit import _validation
 from keras_regkit.fairness import metrics as fairness_metrics
 
 _DIFFERENCES = (
@@ -130,16 +131,7 @@ def make_fairness_scorer(
             f"callable. Received: metric={metric!r}"
         )
     for name, value in (("max_gap", max_gap), ("penalty", penalty)):
-        if value is not None and (
-            isinstance(value, bool)
-            or not isinstance(value, (int, float, np.integer, np.floating))
-            or not np.isfinite(value)
-            or value < 0
-        ):
-            raise ValueError(
-                f"Invalid value for argument `{name}`: expected None or a finite float >= 0. "
-                f"Received: {name}={value!r}"
-            )
+        _validation.check_float(name, value, 0, allow_none=True)
     if penalty is not None and max_gap is None:
         raise ValueError(
             "Invalid value for argument `penalty`: it weighs the excess over `max_gap`; "

@@ -5,6 +5,8 @@ from __future__ import annotations
 import keras
 from keras import ops
 
+from keras_regkit import _validation
+
 
 @keras.saving.register_keras_serializable(package="keras_regkit")
 class DropBlock2D(keras.layers.Layer):
@@ -70,28 +72,17 @@ class DropBlock2D(keras.layers.Layer):
         **kwargs,
     ):
         super().__init__(**kwargs)
-        if isinstance(rate, bool) or not isinstance(rate, (int, float)) or not 0 <= rate < 1:
-            raise ValueError(
-                "Invalid value for argument `rate`: expected a float in [0, 1). "
-                f"Received: rate={rate}"
-            )
-        self.rate = float(rate)
+        self.rate = _validation.check_probability("rate", rate, include_one=False)
         self.block_size = _validate_block_size(block_size)
         if data_format is None:
             data_format = keras.config.image_data_format()
         if data_format not in ("channels_last", "channels_first"):
-            raise ValueError(
-                "Invalid value for argument `data_format`: expected 'channels_last' or "
-                f"'channels_first'. Received: data_format={data_format!r}"
+            raise _validation.invalid(
+                "data_format", "'channels_last' or 'channels_first'", data_format
             )
         self.data_format = data_format
-        if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int)):
-            raise ValueError(
-                "Invalid value for argument `seed`: expected an int or None. "
-                f"Received: seed={seed!r}"
-            )
-        self.seed = seed
-        self.seed_generator = keras.random.SeedGenerator(seed)
+        self.seed = _validation.check_seed(seed)
+        self.seed_generator = keras.random.SeedGenerator(self.seed)
         self.input_spec = keras.layers.InputSpec(ndim=4)
         self.supports_masking = True
 
@@ -166,17 +157,14 @@ class DropBlock2D(keras.layers.Layer):
 
 
 def _validate_block_size(block_size) -> tuple[int, int]:
-    values = (block_size, block_size) if isinstance(block_size, int) else block_size
-    if (
-        not isinstance(values, (tuple, list))
-        or len(values) != 2
-        or any(isinstance(v, bool) or not isinstance(v, int) or v < 1 for v in values)
-    ):
-        raise ValueError(
-            "Invalid value for argument `block_size`: expected a positive int or a tuple of "
-            f"2 positive ints. Received: block_size={block_size!r}"
-        )
-    return tuple(values)
+    values = (block_size, block_size) if _validation.is_number(block_size) else block_size
+    expected = "a positive int or a tuple of 2 positive ints"
+    if not isinstance(values, (tuple, list)) or len(values) != 2:
+        raise _validation.invalid("block_size", expected, block_size)
+    try:
+        return tuple(_validation.check_int("block_size", v, 1) for v in values)
+    except ValueError:
+        raise _validation.invalid("block_size", expected, block_size) from None
 
 
 def _box_sum(x, axis, size):

@@ -69,19 +69,9 @@ class StochasticDepth(keras.layers.Layer):
 
     def __init__(self, rate: float = 0.1, seed: int | None = None, **kwargs):
         super().__init__(**kwargs)
-        if isinstance(rate, bool) or not isinstance(rate, (int, float)) or not 0 <= rate < 1:
-            raise ValueError(
-                "Invalid value for argument `rate`: expected a float in [0, 1). "
-                f"Received: rate={rate}"
-            )
-        if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int)):
-            raise ValueError(
-                "Invalid value for argument `seed`: expected an int or None. "
-                f"Received: seed={seed!r}"
-            )
-        self.rate = float(rate)
-        self.seed = seed
-        self.seed_generator = keras.random.SeedGenerator(seed)
+        self.rate = _validation.check_probability("rate", rate, include_one=False)
+        self.seed = _validation.check_seed(seed)
+        self.seed_generator = keras.random.SeedGenerator(self.seed)
         self.supports_masking = True
 
     def call(self, inputs, training=None):

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import math
-import numbers
 
 import keras
+import numpy as np
 from keras import ops
 
-from keras_regkit import backend
+from keras_regkit import _validation, backend
 from keras_regkit.layers._training_default import AugmentsOutsideModels
 
 _KEYS = ("features", "labels")
@@ -132,23 +132,9 @@ class TabularMixUp(AugmentsOutsideModels, keras.layers.Layer):
 
     def __init__(self, alpha: float = 0.2, seed: int | None = None, **kwargs):
         super().__init__(**kwargs)
-        if (
-            isinstance(alpha, bool)
-            or not isinstance(alpha, numbers.Real)
-            or not 0 < alpha < math.inf
-        ):
-            raise ValueError(
-                "Invalid value for argument `alpha`: expected a positive float. "
-                f"Received: alpha={alpha}"
-            )
-        if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int)):
-            raise ValueError(
-                "Invalid value for argument `seed`: expected an int or None. "
-                f"Received: seed={seed!r}"
-            )
-        self.alpha = float(alpha)
-        self.seed = seed
-        self.seed_generator = keras.random.SeedGenerator(seed)
+        self.alpha = _validation.check_float("alpha", alpha, 0, min_inclusive=False)
+        self.seed = _validation.check_seed(seed)
+        self.seed_generator = keras.random.SeedGenerator(self.seed)
         self._tf_generator = None
 
     def __call__(self, data, *args, **kwargs):
@@ -196,6 +182,39 @@ class TabularMixUp(AugmentsOutsideModels, keras.layers.Layer):
                 f"Received shape {tuple(labels.shape)}."
             )
 
+    def _check_labels(self, labels):
+        """Refuses integer class ids, which mixing would average into meaningless labels.
+
+        Integer labels of shape `(batch,)` or `(batch, 1)` may only be binary. Values are
+        read eagerly, checked when a `tf.data` graph runs, and not checked in a
+        compiled model step.
+        """
+        if labels is None:
+            return labels
+        dtype = keras.backend.standardize_dtype(labels.dtype)
+        if "int" not in dtype or (len(labels.shape) == 2 and labels.shape[-1] != 1):
+            return labels
+        expected = (
+            "one-hot labels of shape (batch, n_classes), binary or real-valued labels: "
+            "integer class ids cannot be averaged, one-hot them first (e.g. "
+            "`keras.ops.one_hot(labels, num_classes)`)"
+        )
+        if backend.is_symbolic_tf_tensor(labels):
+            message = str(_validation.invalid("labels", expected, received="class ids > 1"))
+            return backend.tf_assert_binary(labels, message)
+        if backend.is_concrete(labels):
+            values = np.unique(ops.convert_to_numpy(labels))
+            if np.any((values != 0) & (values != 1)):
+                raise _validation.invalid(
+                    "labels",
+                    expected,
+                    received=(
+                        f"integer labels of shape {tuple(labels.shape)} holding "
+                        f"{values[:5].tolist()}"
+                    ),
+                )
+        return labels
+
     def _dtypes(self, features, labels):
         feature_dtypes = [self.compute_dtype] * len(keras.tree.flatten(features))
         if labels is None:
@@ -232,6 +251,7 @@ class TabularMixUp(AugmentsOutsideModels, keras.layers.Layer):
         self._check_ranks(features, labels)
         if transformation is None:
             return data
+        labels = self._check_labels(labels)
         dtypes = iter(self._dtypes(features, labels))
         weight = transformation["mix_weight"]
         permutation = transformation["permutation_order"]
@@ -258,6 +278,7 @@ class TabularMixUp(AugmentsOutsideModels, keras.layers.Layer):
         self._check_ranks(features, labels)
         if training is not None and not training:
             return data
+        labels = self._check_labels(labels)
         if self._tf_generator is None:
             self._tf_generator = backend.tf_random_generator(self.seed)
         tensors = keras.tree.flatten(features) + ([] if labels is None else [labels])

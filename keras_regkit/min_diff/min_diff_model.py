@@ -107,25 +107,29 @@ class MinDiffModel(keras.Model):
                 f"Received: original_model={original_model!r}"
             )
         self.original_model = original_model
-        if isinstance(loss, dict):
+        # Inside, one loss is a dict of one entry under `_SINGLE`, so every path is the
+        # dict path; `loss_config`, `loss_weight` and `compute_min_diff_loss` give the
+        # user's shape back.
+        self._single = not isinstance(loss, dict)
+        if self._single:
+            self._loss = {_SINGLE: losses_module.get(loss, "loss")}
+        else:
             if not loss:
                 raise ValueError("Invalid value for argument `loss`: the dict is empty.")
             self._loss = {k: losses_module.get(v, f"loss[{k!r}]") for k, v in loss.items()}
-        else:
-            self._loss = losses_module.get(loss, "loss")
-        self._loss_weight = _conform_weights(self._loss, loss_weight)
+        self._loss_weight = _conform_weights(self._loss, loss_weight, self._single)
         self._predictions_transform = transforms.validate_transform(predictions_transform)
-        if isinstance(self._loss, dict):
-            self._trackers = {k: keras.metrics.Mean(name=f"{k}_min_diff_loss") for k in self._loss}
-        else:
-            self._trackers = keras.metrics.Mean(name="min_diff_loss")
+        self._trackers = {
+            k: keras.metrics.Mean(name="min_diff_loss" if k is _SINGLE else f"{k}_min_diff_loss")
+            for k in self._loss
+        }
         if fuse_forward_passes not in ("auto", True, False):
             raise ValueError(
                 "Invalid value for argument `fuse_forward_passes`: expected 'auto', True or "
                 f"False. Received: fuse_forward_passes={fuse_forward_passes!r}"
             )
         self.fuse_forward_passes = fuse_forward_passes
-        self._fuse = not isinstance(self._loss, dict) and (
+        self._fuse = self._single and (
             fuse_forward_passes is True
             or (fuse_forward_passes == "auto" and _is_per_example(original_model))
         )
@@ -135,22 +139,24 @@ class MinDiffModel(keras.Model):
         if original_model.built:
             self.built = True
 
+    def _user_shape(self, by_key):
+        """A dict keyed like `_loss` in the shape the user gave `loss` (one value or a dict)."""
+        return by_key[_SINGLE] if self._single else dict(by_key)
+
     @property
     def loss_config(self):
-        return self._loss
+        return self._user_shape(self._loss)
 
     @property
     def loss_weight(self):
-        return self._loss_weight
+        return self._user_shape(self._loss_weight)
 
     @property
     def predictions_transform(self):
         return self._predictions_transform
 
     def _tracker_list(self):
-        return (
-            list(self._trackers.values()) if isinstance(self._trackers, dict) else [self._trackers]
-        )
+        return list(self._trackers.values())
 
     @property
     def metrics(self):
@@ -210,25 +216,27 @@ class MinDiffModel(keras.Model):
             A scalar, or a dict of scalars for a dict of losses (each already
             multiplied by its `loss_weight`).
         """
-        if isinstance(self._loss, dict):
-            if not isinstance(min_diff_data, dict) or set(min_diff_data) != set(self._loss):
+        if self._single:
+            if isinstance(min_diff_data, dict):
                 raise ValueError(
-                    "The MinDiff data must be a dict with the same keys as `loss` "
-                    f"{_structure_keys(self._loss)}. Received keys: "
-                    f"{_structure_keys(min_diff_data) if isinstance(min_diff_data, dict) else type(min_diff_data).__name__}"  # noqa: E501
+                    "The MinDiff data is a dict but `loss` is a single loss. Pass a dict of "
+                    f"losses with keys {sorted(min_diff_data)}."
                 )
-            return {
+            min_diff_data = {_SINGLE: min_diff_data}
+        elif not isinstance(min_diff_data, dict) or set(min_diff_data) != set(self._loss):
+            raise ValueError(
+                "The MinDiff data must be a dict with the same keys as `loss` "
+                f"{_structure_keys(self._loss)}. Received keys: "
+                f"{_structure_keys(min_diff_data) if isinstance(min_diff_data, dict) else type(min_diff_data).__name__}"  # noqa: E501
+            )
+        return self._user_shape(
+            {
                 k: self._single_min_diff_loss(
                     min_diff_data[k], self._loss[k], self._loss_weight[k], training
                 )
                 for k in self._loss
             }
-        if isinstance(min_diff_data, dict):
-            raise ValueError(
-                "The MinDiff data is a dict but `loss` is a single loss. Pass a dict of "
-                f"losses with keys {sorted(min_diff_data)}."
-            )
-        return self._single_min_diff_loss(min_diff_data, self._loss, self._loss_weight, training)
+        )
 
     def _single_min_diff_loss(self, data, loss, weight, training):
         if not isinstance(data, (tuple, list)) or len(data) not in (2, 3):
@@ -276,13 +284,11 @@ class MinDiffModel(keras.Model):
                 )
             return total
         min_diff_losses = self.compute_min_diff_loss(min_diff_data, training=training)
-        if isinstance(min_diff_losses, dict):
-            for key, value in min_diff_losses.items():
-                self._trackers[key].update_state(value)
-            min_diff_total = ops.sum(ops.stack(list(min_diff_losses.values())))
-        else:
-            self._trackers.update_state(min_diff_losses)
-            min_diff_total = min_diff_losses
+        if self._single:
+            min_diff_losses = {_SINGLE: min_diff_losses}
+        for key, value in min_diff_losses.items():
+            self._trackers[key].update_state(value)
+        min_diff_total = ops.sum(ops.stack(list(min_diff_losses.values())))
         # Keras divides the task loss by the replica count under tf.distribute;
         # the MinDiff loss is a global-batch value, so it is divided the same way.
         replicas = regkit_backend.num_replicas_in_sync()
@@ -332,8 +338,8 @@ class MinDiffModel(keras.Model):
         config.update(
             {
                 "original_model": keras.saving.serialize_keras_object(self.original_model),
-                "loss": keras.saving.serialize_keras_object(self._loss),
-                "loss_weight": self._loss_weight,
+                "loss": keras.saving.serialize_keras_object(self.loss_config),
+                "loss_weight": self.loss_weight,
                 "predictions_transform": transforms.serialize_transform(
                     self._predictions_transform
                 ),
@@ -358,6 +364,9 @@ class MinDiffModel(keras.Model):
         )
         return cls(**config)
 
+
+# The key of a single (non-dict) `loss` in the internal dicts.
+_SINGLE = None
 
 # Keras layers whose output for one example depends only on that example (and that add
 # no activity loss): a model made of them gives the same results on [x; min_diff_x]
@@ -526,20 +535,20 @@ def _use_model_methods_over_functional(cls) -> None:
     cls._regkit_functional_shadowed = True
 
 
-def _conform_weights(loss, loss_weight):
+def _conform_weights(loss, loss_weight, single):
+    """`loss_weight` as a dict keyed like the (normalized) `loss` dict."""
+
     def check(value, where):
         # NaN and inf are refused (NaN slips through `value < 0`); NumPy scalars pass.
         return _validation.check_float(f"loss_weight{where}", value, 0.0)
 
     if loss_weight is None:
         loss_weight = 1.0
-    if not isinstance(loss, dict):
-        if isinstance(loss_weight, dict):
-            raise ValueError(
-                "`loss_weight` is a dict but `loss` is a single loss. Received: "
-                f"loss_weight={loss_weight!r}"
-            )
-        return check(loss_weight, "")
+    if single and isinstance(loss_weight, dict):
+        raise ValueError(
+            "`loss_weight` is a dict but `loss` is a single loss. Received: "
+            f"loss_weight={loss_weight!r}"
+        )
     if not isinstance(loss_weight, dict):
         value = check(loss_weight, "")
         return {k: value for k in loss}

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 import keras
 from keras import ops
 
+from keras_regkit import _validation
 from keras_regkit import backend as regkit_backend
 
 _METHODS = ("fgsm", "pgd")
@@ -104,51 +104,28 @@ class AdversarialModel(keras.Model):
         **kwargs,
     ):
         if not isinstance(model, keras.Model):
-            raise ValueError(
-                "Invalid value for argument `model`: expected a keras.Model. "
-                f"Received: model={model!r}"
-            )
-        epsilon = _positive_float("epsilon", epsilon)
-        if method not in _METHODS:
-            raise ValueError(
-                f"Invalid value for argument `method`: expected one of {_METHODS}. "
-                f"Received: method={method!r}"
-            )
-        if isinstance(steps, bool) or not isinstance(steps, int) or steps < 1:
-            raise ValueError(
-                "Invalid value for argument `steps`: expected a positive int. "
-                f"Received: steps={steps!r}"
-            )
+            raise _validation.invalid("model", "a keras.Model", model)
+        epsilon = _validation.check_float("epsilon", epsilon, 0, min_inclusive=False)
+        method = _validation.check_choice("method", method, _METHODS)
+        steps = _validation.check_int("steps", steps, 1)
         if step_size is not None:
-            step_size = _positive_float("step_size", step_size)
-        if (
-            isinstance(adversarial_weight, bool)
-            or not isinstance(adversarial_weight, (int, float))
-            or not 0.0 <= adversarial_weight <= 1.0
-        ):
-            raise ValueError(
-                "Invalid value for argument `adversarial_weight`: expected a float in "
-                f"[0, 1]. Received: adversarial_weight={adversarial_weight!r}"
-            )
-        clip_min = _optional_float("clip_min", clip_min)
-        clip_max = _optional_float("clip_max", clip_max)
+            step_size = _validation.check_float("step_size", step_size, 0, min_inclusive=False)
+        adversarial_weight = _validation.check_probability("adversarial_weight", adversarial_weight)
+        clip_min = _validation.check_float("clip_min", clip_min, allow_none=True)
+        clip_max = _validation.check_float("clip_max", clip_max, allow_none=True)
         if clip_min is not None and clip_max is not None and clip_min >= clip_max:
             raise ValueError(
                 "Invalid values for arguments `clip_min` and `clip_max`: expected "
                 f"clip_min < clip_max. Received: clip_min={clip_min}, clip_max={clip_max}"
             )
-        if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int)):
-            raise ValueError(
-                "Invalid value for argument `seed`: expected an int or None. "
-                f"Received: seed={seed!r}"
-            )
+        seed = _validation.check_seed(seed)
         super().__init__(**kwargs)
         self.model = model
         self.epsilon = epsilon
         self.method = method
         self.steps = steps
         self.step_size = step_size
-        self.adversarial_weight = float(adversarial_weight)
+        self.adversarial_weight = adversarial_weight
         self.clip_min = clip_min
         self.clip_max = clip_max
         self.seed = seed
@@ -315,28 +292,3 @@ class AdversarialModel(keras.Model):
             config["model"], custom_objects=custom_objects
         )
         return cls(**config)
-
-
-def _positive_float(name: str, value: Any) -> float:
-    if (
-        isinstance(value, bool)
-        or not isinstance(value, (int, float))
-        or not math.isfinite(value)
-        or value <= 0
-    ):
-        raise ValueError(
-            f"Invalid value for argument `{name}`: expected a positive float. "
-            f"Received: {name}={value!r}"
-        )
-    return float(value)
-
-
-def _optional_float(name: str, value: Any) -> float | None:
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-        raise ValueError(
-            f"Invalid value for argument `{name}`: expected a float or None. "
-            f"Received: {name}={value!r}"
-        )
-    return float(value)

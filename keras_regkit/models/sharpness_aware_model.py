@@ -41,10 +41,11 @@ class SharpnessAwareModel(keras.Model):
     see the same state and leave it unchanged); the logged `loss` is the
     sharpness-aware loss `L(w + e)`. `evaluate`, `predict` and calling the
     model run the wrapped model. `export()` exports the wrapped model. With
-    dropout, the passes draw independent masks. Under `tf.distribute`, each
-    replica computes its perturbation from its own part of the batch (the
-    "m-sharpness" of the paper, which Foret et al. found to generalize better
-    than the global-batch perturbation).
+    dropout, the passes draw independent masks. Under `tf.distribute` the
+    replicas' gradients are summed before the perturbation, and JAX's
+    `keras.distribution` computes on the global batch, so distributed training
+    gives the weights of one device (the paper's per-accelerator "m-sharpness"
+    is not what this wrapper computes).
 
     Cost: the step runs three forward and two backward passes (the forward pass
     at `w` that updates metrics and state cannot be reused inside the loss's
@@ -138,6 +139,10 @@ class SharpnessAwareModel(keras.Model):
 
         constants = [ops.stop_gradient(w) for w in weights]
         grads = regkit_backend.input_gradient(loss_at, constants)
+        # Each tf.distribute replica sees its slice of the batch; the perturbation follows
+        # the global batch's gradient (the sum of the replicas' scaled gradients), as on
+        # one device.
+        grads = regkit_backend.all_reduce_sum(list(grads))
         perturbations = self._perturbations(constants, grads)
         return loss_at(
             [

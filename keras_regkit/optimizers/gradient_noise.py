@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 import keras
 from keras import ops
+
+from keras_regkit import _validation
 
 
 @keras.saving.register_keras_serializable(package="keras_regkit")
@@ -67,12 +68,9 @@ class GradientNoise(keras.optimizers.Optimizer):
         name: str | None = None,
     ):
         inner = _get_optimizer(optimizer)
-        stddev = _non_negative_float("stddev", stddev)
-        decay = _non_negative_float("decay", decay)
-        if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int)):
-            raise ValueError(
-                f"Invalid value for argument `seed`: expected an int or None. Received: seed={seed}"
-            )
+        stddev = _validation.check_float("stddev", stddev, 0)
+        decay = _validation.check_float("decay", decay, 0)
+        seed = _validation.check_seed(seed)
         super().__init__(learning_rate=0.0, name=name)
         # The wrapper's own step counter and learning rate are never used (both
         # are the wrapped optimizer's), so they are not part of its state.
@@ -186,17 +184,3 @@ def _get_optimizer(optimizer: Any) -> keras.optimizers.Optimizer:
             f"automatically under the mixed_float16 policy. Received: optimizer={optimizer!r}"
         )
     return resolved
-
-
-def _non_negative_float(name: str, value: Any) -> float:
-    if (
-        isinstance(value, bool)
-        or not isinstance(value, (int, float))
-        or not math.isfinite(value)
-        or value < 0
-    ):
-        raise ValueError(
-            f"Invalid value for argument `{name}`: expected a non-negative float. "
-            f"Received: {name}={value}"
-        )
-    return float(value)

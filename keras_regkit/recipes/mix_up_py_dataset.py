@@ -7,7 +7,7 @@ import math
 import keras
 import numpy as np
 
-from keras_regkit import _validation as check
+from keras_regkit import _validation
 
 
 class MixUpPyDataset(keras.utils.PyDataset):
@@ -75,21 +75,9 @@ class MixUpPyDataset(keras.utils.PyDataset):
         **kwargs,
     ):
         super().__init__(**kwargs)
-        if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
-            raise ValueError(
-                "Invalid value for argument `batch_size`: expected a positive int. "
-                f"Received: batch_size={batch_size!r}"
-            )
-        if not isinstance(shuffle, bool):
-            raise ValueError(
-                "Invalid value for argument `shuffle`: expected a bool. "
-                f"Received: shuffle={shuffle!r}"
-            )
-        if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int)):
-            raise ValueError(
-                "Invalid value for argument `seed`: expected an int or None. "
-                f"Received: seed={seed!r}"
-            )
+        batch_size = _validation.check_int("batch_size", batch_size, 1)
+        shuffle = _validation.check_bool("shuffle", shuffle)
+        seed = _validation.check_seed(seed)
         x = np.asarray(x)
         y = np.asarray(y)
         if x.ndim != 2:
@@ -102,6 +90,9 @@ class MixUpPyDataset(keras.utils.PyDataset):
                 "Invalid value for argument `y`: expected an array of shape (n,) or (n, k) "
                 f"with the n={len(x)} rows of `x`. Received: y.shape={y.shape}"
             )
+        # Numbers only, and finite: one NaN mixed into a batch spreads to its partner.
+        x = _validation.check_array("x", x)
+        y = _validation.check_array("y", y)
         if alpha is not None and np.issubdtype(y.dtype, np.integer):
             if y.size and (y.min() < 0 or y.max() > 1) and (y.ndim == 1 or y.shape[1] == 1):
                 raise ValueError(
@@ -110,21 +101,13 @@ class MixUpPyDataset(keras.utils.PyDataset):
                     f"trained with categorical_crossentropy. Received labels in "
                     f"[{y.min()}, {y.max()}]."
                 )
-        if alpha is not None and (
-            isinstance(alpha, bool)
-            or not isinstance(alpha, (int, float))
-            or not 0 < alpha < float("inf")
-        ):
-            raise ValueError(
-                "Invalid value for argument `alpha`: expected a positive float or None. "
-                f"Received: alpha={alpha!r}"
-            )
+        alpha = _validation.check_float("alpha", alpha, 0, min_inclusive=False, allow_none=True)
         if sample_weight is not None:
-            sample_weight = check.check_sample_weight(sample_weight, len(x))
+            sample_weight = _validation.check_sample_weight(sample_weight, len(x))
         self.x = x
         self.y = y
         self.sample_weight = sample_weight
-        self.alpha = None if alpha is None else float(alpha)
+        self.alpha = alpha
         self.batch_size = batch_size
         self.shuffle = shuffle
         self.seed = seed

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import math
 import os
 from collections.abc import Sequence
 from typing import Any
@@ -12,8 +11,7 @@ from typing import Any
 import keras
 import numpy as np
 
-from keras_regkit import _validation as check
-from keras_regkit import fairness, layers, min_diff, models, optimizers, regularizers
+from keras_regkit import _validation, fairness, layers, min_diff, models, optimizers, regularizers
 from keras_regkit.recipes.mix_up_py_dataset import MixUpPyDataset
 from keras_regkit.regularizers.elastic_net import ElasticNet
 
@@ -160,36 +158,29 @@ class Recipe:
 
     def __post_init__(self):
         _check_problem_type(self.problem_type)
-        _set(self, "weight_decay", _check_float("weight_decay", self.weight_decay, 0.0, None))
-        _set(self, "l1_ratio", _check_float("l1_ratio", self.l1_ratio, 0.0, 1.0))
+        _set(self, "weight_decay", _validation.check_float("weight_decay", self.weight_decay, 0))
+        _set(self, "l1_ratio", _validation.check_probability("l1_ratio", self.l1_ratio))
         _set(
             self,
             "dropout_rate",
-            _check_float("dropout_rate", self.dropout_rate, 0.0, 1.0, high_open=True),
+            _validation.check_probability("dropout_rate", self.dropout_rate, include_one=False),
         )
-        if not isinstance(self.batch_norm, bool):
-            raise ValueError(
-                "Invalid value for argument `batch_norm`: expected a bool. "
-                f"Received: batch_norm={self.batch_norm!r}"
-            )
-        if self.mixup_alpha is not None:
-            alpha = self.mixup_alpha
-            if _not_number(alpha) or not alpha > 0:
-                raise ValueError(
-                    "Invalid value for argument `mixup_alpha`: expected a positive float or "
-                    f"None. Received: mixup_alpha={alpha!r}"
-                )
-            _set(self, "mixup_alpha", float(alpha))
+        _set(self, "batch_norm", _validation.check_bool("batch_norm", self.batch_norm))
+        alpha = _validation.check_float(
+            "mixup_alpha", self.mixup_alpha, 0, min_inclusive=False, allow_none=True
+        )
+        _set(self, "mixup_alpha", alpha)
         _set(
             self,
             "input_noise_stddev",
-            _check_float("input_noise_stddev", self.input_noise_stddev, 0.0, None),
+            _validation.check_float("input_noise_stddev", self.input_noise_stddev, 0),
         )
-        if self.early_stopping_patience is not None:
-            _check_int("early_stopping_patience", self.early_stopping_patience, minimum=1)
+        patience = _validation.check_int(
+            "early_stopping_patience", self.early_stopping_patience, 1, allow_none=True
+        )
+        _set(self, "early_stopping_patience", patience)
         self._check_measured_fields()
-        if self.seed is not None:
-            _check_int("seed", self.seed, minimum=None)
+        _set(self, "seed", _validation.check_seed(self.seed))
         if isinstance(self.reasons, str) or not all(isinstance(r, str) for r in self.reasons):
             raise ValueError(
                 "Invalid value for argument `reasons`: expected a sequence of strings. "
@@ -198,37 +189,41 @@ class Recipe:
         _set(self, "reasons", tuple(self.reasons))
 
     def _check_measured_fields(self):
-        _set(self, "group_lasso", check.check_float("group_lasso", self.group_lasso, 0))
+        _set(self, "group_lasso", _validation.check_float("group_lasso", self.group_lasso, 0))
         _set(
             self,
             "max_norm",
-            check.check_float("max_norm", self.max_norm, 0, min_inclusive=False, allow_none=True),
+            _validation.check_float(
+                "max_norm", self.max_norm, 0, min_inclusive=False, allow_none=True
+            ),
         )
         _set(
             self,
             "drop_connect_rate",
-            check.check_float(
+            _validation.check_float(
                 "drop_connect_rate", self.drop_connect_rate, 0, 1, max_inclusive=False
             ),
         )
         _set(
             self,
             "weight_noise_stddev",
-            check.check_float("weight_noise_stddev", self.weight_noise_stddev, 0),
+            _validation.check_float("weight_noise_stddev", self.weight_noise_stddev, 0),
         )
         for name in ("min_diff_weight", "sam_rho"):
             value = getattr(self, name)
             _set(
-                self, name, check.check_float(name, value, 0, min_inclusive=False, allow_none=True)
+                self,
+                name,
+                _validation.check_float(name, value, 0, min_inclusive=False, allow_none=True),
             )
         _set(
             self,
             "lookahead_sync_period",
-            check.check_int(
+            _validation.check_int(
                 "lookahead_sync_period", self.lookahead_sync_period, 1, allow_none=True
             ),
         )
-        _set(self, "reweighing", check.check_bool("reweighing", self.reweighing))
+        _set(self, "reweighing", _validation.check_bool("reweighing", self.reweighing))
         exclusive = [
             ("drop_connect_rate", "weight_noise_stddev", "both replace the hidden Dense layers"),
             ("min_diff_weight", "mixup_alpha", "both make the training batches"),
@@ -282,8 +277,8 @@ class Recipe:
         Returns:
             A list of layers, to add to a `keras.Sequential` in order.
         """
-        _check_int("units", units, minimum=1)
-        _check_int("block_index", block_index, minimum=0)
+        units = _validation.check_int("units", units, 1)
+        block_index = _validation.check_int("block_index", block_index, 0)
         n = block_index + 1
         dense_cls, extra = keras.layers.Dense, {}
         if self.drop_connect_rate > 0:
@@ -333,7 +328,7 @@ class Recipe:
                     "of classes. Received: units=None"
                 )
             units = 1
-        _check_int("units", units, minimum=2 if self.problem_type == "multiclass" else 1)
+        units = _validation.check_int("units", units, 2 if self.problem_type == "multiclass" else 1)
         return keras.layers.Dense(
             units,
             activation=_OUTPUT_ACTIVATIONS[self.problem_type],
@@ -413,10 +408,10 @@ class Recipe:
                     "needs each example's sensitive-group membership ((n,) booleans). "
                     "Received: groups=None"
                 )
-            groups = check.check_array("groups", groups, ndim=1, numeric=False, finite=False)
+            groups = _validation.check_array("groups", groups, ndim=1, numeric=False, finite=False)
             if groups.dtype != bool:
-                raise check.invalid("groups", "(n,) booleans", groups)
-            check.check_same_length(x=x, groups=groups)
+                raise _validation.invalid("groups", "(n,) booleans", groups)
+            _validation.check_same_length(x=x, groups=groups)
         if self.min_diff_weight is not None:
             labels = np.asarray(y).reshape(len(groups), -1)[:, 0]
             negatives = labels == 0
@@ -678,7 +673,7 @@ def recommend(
             f"Received: problem_type={problem_type!r}"
         )
     if n_classes is not None:
-        _check_int("n_classes", n_classes, minimum=2)
+        _validation.check_int("n_classes", n_classes, 2)
         if problem_type not in ("classification", "multiclass", "binary"):
             raise ValueError(
                 "Invalid value for argument `n_classes`: only classification problems have "
@@ -691,9 +686,9 @@ def recommend(
             )
     small, large, size = _data_size(n_samples, data_size)
     many_features, n_features_text = _feature_count(n_features, features, n_samples)
-    _check_int("depth", depth, minimum=1)
+    _validation.check_int("depth", depth, 1)
     if seed is not None:
-        _check_int("seed", seed, minimum=None)
+        _validation.check_seed(seed)
     if problem_type == "classification":
         problem_type = "multiclass" if n_classes is not None and n_classes > 2 else "binary"
     generation = problem_type == "generation"
@@ -777,7 +772,7 @@ def _data_size(n_samples: Any, data_size: Any) -> tuple[bool, bool, str]:
             data_size == "large",
             f"data_size={data_size!r}, {bounds[data_size]}",
         )
-    _check_int("n_samples", n_samples, minimum=1)
+    _validation.check_int("n_samples", n_samples, 1)
     small, large = n_samples < SMALL_DATA_SAMPLES, n_samples > LARGE_DATA_SAMPLES
     text = f"{n_samples:,} samples"
     if small:
@@ -802,7 +797,7 @@ def _feature_count(n_features: Any, features: Any, n_samples: Any) -> tuple[bool
                 f"Received: features={features!r}"
             )
         return features != "low", f"features={features!r}"
-    _check_int("n_features", n_features, minimum=1)
+    _validation.check_int("n_features", n_features, 1)
     many = n_features >= MANY_FEATURES
     if n_samples is not None:  # the per-sample rule needs both numbers
         many = many or n_features > MANY_FEATURES_PER_SAMPLE * n_samples
@@ -813,53 +808,9 @@ def _set(recipe: Recipe, name: str, value: Any) -> None:
     object.__setattr__(recipe, name, value)  # normalising a frozen dataclass's fields
 
 
-def _not_number(value: Any) -> bool:
-    return (
-        isinstance(value, bool)
-        or not isinstance(value, (int, float))
-        or not math.isfinite(float(value))
-    )
-
-
 def _check_problem_type(problem_type: Any) -> None:
     if problem_type not in RECIPE_PROBLEM_TYPES:
         raise ValueError(
             f"Invalid value for argument `problem_type`: expected one of {RECIPE_PROBLEM_TYPES}. "
             f"Received: problem_type={problem_type!r}"
-        )
-
-
-def _check_float(
-    name: str, value: Any, low: float, high: float | None, high_open: bool = False
-) -> float:
-    ok = not _not_number(value) and value >= low
-    if ok and high is not None:
-        ok = value < high if high_open else value <= high
-    if not ok:
-        if high is None:
-            expected = "a non-negative float" if low == 0 else f"a float >= {low}"
-        else:
-            expected = f"a float in [{low:g}, {high:g}{')' if high_open else ']'}"
-        raise ValueError(
-            f"Invalid value for argument `{name}`: expected {expected}. Received: {name}={value!r}"
-        )
-    return float(value)
-
-
-def _check_int(name: str, value: Any, minimum: int | None) -> None:
-    if isinstance(value, bool) or not isinstance(value, int):
-        ok = False
-    else:
-        ok = minimum is None or value >= minimum
-    if not ok:
-        if minimum is None:
-            expected = "an int"
-        elif minimum == 1:
-            expected = "a positive int"
-        elif minimum == 0:
-            expected = "a non-negative int"
-        else:
-            expected = f"an int >= {minimum}"
-        raise ValueError(
-            f"Invalid value for argument `{name}`: expected {expected}. Received: {name}={value!r}"
         )

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import math
-import numbers
-
 import keras
 from keras import ops
+
+from keras_regkit import _validation
 
 
 @keras.saving.register_keras_serializable(package="keras_regkit")
@@ -41,18 +40,8 @@ class ElasticNet(keras.regularizers.Regularizer):
     """
 
     def __init__(self, factor: float = 0.01, l1_ratio: float = 0.5):
-        factor = _validate_factor(factor)
-        if (
-            isinstance(l1_ratio, bool)
-            or not isinstance(l1_ratio, numbers.Real)
-            or not 0.0 <= float(l1_ratio) <= 1.0
-        ):
-            raise ValueError(
-                "Invalid value for argument `l1_ratio`: expected a float in [0, 1]. "
-                f"Received: l1_ratio={l1_ratio}"
-            )
-        self.factor = factor
-        self.l1_ratio = float(l1_ratio)
+        self.factor = _validate_factor(factor)
+        self.l1_ratio = _validation.check_probability("l1_ratio", l1_ratio)
 
     def __call__(self, x):
         # Two fused reductions, the same work as keras.regularizers.L1L2.
@@ -65,14 +54,4 @@ class ElasticNet(keras.regularizers.Regularizer):
 
 
 def _validate_factor(factor) -> float:
-    if (
-        isinstance(factor, bool)
-        or not isinstance(factor, numbers.Real)
-        or not math.isfinite(factor)
-        or factor < 0
-    ):
-        raise ValueError(
-            "Invalid value for argument `factor`: expected a non-negative float. "
-            f"Received: factor={factor}"
-        )
-    return float(factor)
+    return _validation.check_float("factor", factor, 0)

@@ -7,6 +7,7 @@ import math
 import keras
 from keras import ops
 
+from keras_regkit import _validation
 from keras_regkit.regularizers.elastic_net import _validate_factor
 
 
@@ -96,23 +97,16 @@ class GroupLasso(keras.regularizers.Regularizer):
 
 
 def _validate_axis(axis):
-    def bad():
-        return ValueError(
-            "Invalid value for argument `axis`: expected an int or a non-empty tuple of "
-            f"distinct ints. Received: axis={axis!r}"
-        )
-
-    if isinstance(axis, bool):
-        raise bad()
-    if isinstance(axis, int):
-        return axis
-    if not isinstance(axis, (tuple, list)) or not axis:
-        raise bad()
-    if any(isinstance(a, bool) or not isinstance(a, int) for a in axis):
-        raise bad()
-    if len(set(axis)) != len(axis):
-        raise bad()
-    return tuple(axis)
+    expected = "an int or a non-empty tuple of distinct ints"
+    try:
+        if not isinstance(axis, (tuple, list)):
+            return _validation.check_int("axis", axis)
+        axes = tuple(_validation.check_int("axis", a) for a in axis)
+    except ValueError:
+        raise _validation.invalid("axis", expected, axis) from None
+    if not axes or len(set(axes)) != len(axes):
+        raise _validation.invalid("axis", expected, axis)
+    return axes
 
 
 def _resolve_axes(axis, rank, shape):

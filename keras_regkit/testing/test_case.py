@@ -433,6 +433,54 @@ def _regression_data(n: int = 32, n_features: int = 6, units: int = 3, seed: int
     return x, y
 
 
+def _run_kernel_argument_test(
+    obj: Any,
+    argument: str,
+    reference: Callable[[np.ndarray], Any],
+    weight_shape: tuple,
+    atol: float,
+    *,
+    weights_seed: int,
+    weights_scale: float,
+    initializer: Callable[[], Any],
+    output_name: str,
+    check_trained: Callable[[keras.Model], None],
+) -> np.ndarray:
+    """What regularizers and constraints share: NumPy reference on random weights, a
+    Dense model holding `obj` as `argument` fit eagerly and under XLA (each model
+    checked by `check_trained`), `.keras` reload and export. Returns the inputs."""
+    kind = argument.removeprefix("kernel_")
+    run_serialization_test(obj)
+    rng = np.random.default_rng(weights_seed)
+    w = (weights_scale * rng.normal(size=weight_shape)).astype("float32")
+    assert_allclose(
+        obj(ops.convert_to_tensor(w)),
+        reference(w),
+        atol=atol,
+        rtol=atol,
+        err_msg=f"{output_name} vs NumPy reference",
+    )
+
+    n_features, units = weight_shape[0], weight_shape[-1]
+    x, y = _regression_data(n_features=n_features, units=units)
+
+    def build_model():
+        return _dense_model(units, n_features, kernel_initializer=initializer(), **{argument: obj})
+
+    models = run_fit_steps(build_model, x, y, batch_size=len(x))
+    for model in models.values():
+        check_trained(model)
+    model = models[max(models)]
+    revived = run_model_saving_test(model, x)
+    run_export_test(model, x)
+    assert_configs_equal(
+        obj.get_config(),
+        getattr(revived.layers[-1], argument).get_config(),
+        f"{kind} config after .keras reload",
+    )
+    return x
+
+
 def run_regularizer_test(
     regularizer: Any,
     reference: Callable[[np.ndarray], float],
@@ -440,30 +488,8 @@ def run_regularizer_test(
     atol: float = 1e-6,
 ) -> None:
     """Checks a kernel regularizer against a NumPy `reference(w) -> penalty`."""
-    run_serialization_test(regularizer)
-    rng = np.random.default_rng(1)
-    w = rng.normal(size=weight_shape).astype("float32")
-    assert_allclose(
-        regularizer(ops.convert_to_tensor(w)),
-        reference(w),
-        atol=atol,
-        rtol=atol,
-        err_msg="penalty vs NumPy reference",
-    )
 
-    n_features, units = weight_shape[0], weight_shape[-1]
-    x, y = _regression_data(n_features=n_features, units=units)
-
-    def build_model():
-        return _dense_model(
-            units,
-            n_features,
-            kernel_regularizer=regularizer,
-            kernel_initializer=keras.initializers.GlorotUniform(seed=3),
-        )
-
-    models = run_fit_steps(build_model, x, y, batch_size=len(x))
-    for model in models.values():
+    def check_trained(model):
         kernel = to_numpy(model.layers[-1].kernel)
         assert len(model.losses) == 1, "the regularizer did not add a loss to the model"
         assert_allclose(
@@ -473,15 +499,20 @@ def run_regularizer_test(
             rtol=1e-5,
             err_msg="model.losses vs NumPy reference",
         )
-    model = models[max(models)]
-    revived = run_model_saving_test(model, x)
-    run_export_test(model, x)
-    assert_configs_equal(
-        regularizer.get_config(),
-        revived.layers[-1].kernel_regularizer.get_config(),
-        "regularizer config after .keras reload",
-    )
 
+    x = _run_kernel_argument_test(
+        regularizer,
+        "kernel_regularizer",
+        reference,
+        weight_shape,
+        atol,
+        weights_seed=1,
+        weights_scale=1.0,
+        initializer=lambda: keras.initializers.GlorotUniform(seed=3),
+        output_name="penalty",
+        check_trained=check_trained,
+    )
+    n_features, units = weight_shape[0], weight_shape[-1]
     mp_model = _dense_model(
         units, n_features, kernel_regularizer=regularizer, dtype="mixed_float16"
     )
@@ -497,30 +528,8 @@ def run_constraint_test(
     atol: float = 1e-6,
 ) -> None:
     """Checks a kernel constraint against a NumPy `reference(w) -> projected w`."""
-    run_serialization_test(constraint)
-    rng = np.random.default_rng(2)
-    w = (3 * rng.normal(size=weight_shape)).astype("float32")
-    assert_allclose(
-        constraint(ops.convert_to_tensor(w)),
-        reference(w),
-        atol=atol,
-        rtol=atol,
-        err_msg="projection vs NumPy reference",
-    )
 
-    n_features, units = weight_shape[0], weight_shape[-1]
-    x, y = _regression_data(n_features=n_features, units=units)
-
-    def build_model():
-        return _dense_model(
-            units,
-            n_features,
-            kernel_constraint=constraint,
-            kernel_initializer=keras.initializers.RandomNormal(stddev=3.0, seed=4),
-        )
-
-    models = run_fit_steps(build_model, x, y, batch_size=len(x))
-    for model in models.values():
+    def check_trained(model):
         kernel = to_numpy(model.layers[-1].kernel)
         assert_allclose(
             kernel,
@@ -529,12 +538,18 @@ def run_constraint_test(
             rtol=1e-5,
             err_msg="trained kernel does not satisfy the constraint",
         )
-    revived = run_model_saving_test(models[max(models)], x)
-    run_export_test(models[max(models)], x)
-    assert_configs_equal(
-        constraint.get_config(),
-        revived.layers[-1].kernel_constraint.get_config(),
-        "constraint config after .keras reload",
+
+    _run_kernel_argument_test(
+        constraint,
+        "kernel_constraint",
+        reference,
+        weight_shape,
+        atol,
+        weights_seed=2,
+        weights_scale=3.0,
+        initializer=lambda: keras.initializers.RandomNormal(stddev=3.0, seed=4),
+        output_name="projection",
+        check_trained=check_trained,
     )
 
 

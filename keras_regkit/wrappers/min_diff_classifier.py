@@ -9,6 +9,7 @@ import keras
 import numpy as np
 from keras.wrappers import SKLearnClassifier
 
+from keras_regkit import _validation
 from keras_regkit.min_diff import losses as min_diff_losses
 from keras_regkit.min_diff.min_diff_model import MinDiffModel
 from keras_regkit.min_diff.min_diff_py_dataset import MinDiffPyDataset
@@ -378,33 +379,9 @@ class MinDiffClassifier(SKLearnClassifier):
                 f"loss={loss!r}"
             )
         loss = min_diff_losses.get(loss, "loss")
-        weight = self.loss_weight
-        if (
-            isinstance(weight, bool)
-            or not isinstance(weight, (int, float, np.integer, np.floating))
-            or not np.isfinite(weight)
-            or weight < 0
-        ):
-            raise ValueError(
-                "Invalid value for argument `loss_weight`: expected a non-negative float. "
-                f"Received: loss_weight={weight!r}"
-            )
-        size = self.min_diff_batch_size
-        if size is not None and (
-            isinstance(size, bool) or not isinstance(size, (int, np.integer)) or size < 1
-        ):
-            raise ValueError(
-                "Invalid value for argument `min_diff_batch_size`: expected None or a positive "
-                f"int. Received: min_diff_batch_size={size!r}"
-            )
-        seed = self.random_state
-        if seed is not None and (
-            isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0
-        ):
-            raise ValueError(
-                "Invalid value for argument `random_state`: expected None or a non-negative int. "
-                f"Received: random_state={seed!r}"
-            )
+        _validation.check_float("loss_weight", self.loss_weight, 0)
+        _validation.check_int("min_diff_batch_size", self.min_diff_batch_size, 1, allow_none=True)
+        _validation.check_seed(self.random_state, "random_state")
         for name in ("model_kwargs", "fit_kwargs"):
             value = getattr(self, name)
             if value is not None and not isinstance(value, dict):

@@ -697,7 +697,7 @@ def test_bad_prefix():
 
 @pytest.mark.parametrize("batch_size", [0, 2.5, True])
 def test_bad_batch_size(batch_size):
-    with pytest.raises(ValueError, match=r"argument `batch_size`: expected a positive integer"):
+    with pytest.raises(ValueError, match=r"argument `batch_size`: expected an int or None >= 1"):
         FairnessMetricsCallback(DATA, batch_size=batch_size)
 
 
@@ -750,3 +750,17 @@ def test_bad_validation_data():
         FairnessMetricsCallback((X_VAL, Y_VAL, SEX_VAL[:-1]))
     with pytest.raises(ValueError, match=r"argument `sample_weight`: expected 48 samples"):
         FairnessMetricsCallback((X_VAL, Y_VAL, SEX_VAL, W_VAL[:3]))
+
+
+def test_one_group_in_validation_data_warns_once_per_callback():
+    import warnings
+
+    callback = FairnessMetricsCallback(
+        (X_VAL, Y_VAL, np.full(len(X_VAL), "female")), metrics=["demographic_parity_ratio"]
+    )
+    with warnings.catch_warnings(record=True) as records:
+        warnings.simplefilter("always")  # the callback itself warns only once
+        history = compiled_model().fit(X, Y, epochs=3, verbose=0, callbacks=[callback])
+    messages = [str(r.message) for r in records if "only 1 group" in str(r.message)]
+    assert len(messages) == 1 and messages[0].startswith("FairnessMetricsCallback")
+    assert history.history["val_demographic_parity_ratio"] == [1.0, 1.0, 1.0]

@@ -43,6 +43,8 @@ def ours(name, *args, agg=None, **kwargs):
         kwargs["agg"] = agg
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # no RuntimeWarning from NumPy either
+        # ...but the documented warning for one group (tested on its own below).
+        warnings.filterwarnings("ignore", message=".*only 1 group", category=UserWarning)
         return getattr(fairness, name)(*args, **kwargs)
 
 
@@ -418,3 +420,39 @@ def test_bad_sensitive_features():
         fairness.demographic_parity_difference(
             Y, Y, sensitive_features=np.array(["a", 1, "b", 2], dtype=object)
         )
+
+
+def _single_group_warnings(records):
+    return [r for r in records if "only 1 group of `sensitive_features`" in str(r.message)]
+
+
+def test_one_group_present_warns_once_and_keeps_the_value():
+    y_true, y_pred = [1, 0, 1, 1], [1, 1, 0, 1]
+    with warnings.catch_warnings(record=True) as records:
+        warnings.simplefilter("default")
+        for _ in range(3):  # one call site: one warning
+            value = fairness.demographic_parity_difference(
+                y_true, y_pred, sensitive_features=["a"] * 4
+            )
+    assert value == 0.0
+    (record,) = _single_group_warnings(records)
+    assert record.category is UserWarning and record.filename == __file__
+    assert "demographic_parity_difference" in str(record.message) and "['a']" in str(record.message)
+
+
+def test_a_group_with_zero_weight_is_not_present():
+    with pytest.warns(UserWarning, match="only 1 group"):
+        ratio = fairness.equalized_odds_ratio(
+            [1, 0, 1, 0],
+            [1, 0, 0, 0],
+            sensitive_features=["a", "a", "b", "b"],
+            sample_weight=[1, 1, 0, 0],
+        )
+    assert ratio == 1.0
+
+
+def test_two_groups_do_not_warn():
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        fairness.demographic_parity_ratio([1, 0], [1, 0], sensitive_features=["a", "b"])
+        fairness.selection_rate([1, 0], [1, 1])  # an overall rate has no groups

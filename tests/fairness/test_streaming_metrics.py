@@ -187,7 +187,7 @@ def test_in_compile_fit_evaluate_and_reload(jit_compile):
 
 @pytest.mark.parametrize("num_groups", [0, -1, 2.5, True, "3"])
 def test_bad_num_groups(num_groups):
-    with pytest.raises(ValueError, match=r"argument `num_groups`: expected a positive integer"):
+    with pytest.raises(ValueError, match=r"argument `num_groups`: expected an int >= 1"):
         fairness.DemographicParityDifference(num_groups=num_groups)
 
 
@@ -244,3 +244,13 @@ def test_mode_auto_knows_the_direction(cls):
     ours.on_train_begin()
     ours.on_epoch_end(0, {"val_fairness_gap": 0.1})
     assert ours.directions == {"val_fairness_gap": expected}
+
+
+@pytest.mark.parametrize("cls", sorted(set(FUNCTIONS), key=lambda c: c.__name__))
+def test_table_row_names_the_function_and_fills_the_docstring(cls):
+    metric = cls(num_groups=2)
+    function = getattr(fairness, metric.name)  # the default name is the functional metric's
+    assert callable(function) and metric.name == cls._default_name
+    assert "{{" not in cls.__doc__ and f"`keras_regkit.fairness.{metric.name}`" in cls.__doc__
+    assert f"keras_regkit.fairness.{cls.__name__}(num_groups)" in cls.__doc__
+    assert ("agg:" in cls.__doc__) == ("odds" in metric.name)

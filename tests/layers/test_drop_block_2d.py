@@ -169,7 +169,7 @@ def test_bad_data_format():
 
 @pytest.mark.parametrize("seed", [1.5, "1"])
 def test_bad_seed(seed):
-    with pytest.raises(ValueError, match=r"`seed`: expected an int or None. Received"):
+    with pytest.raises(ValueError, match=r"`seed`: expected an int or None >= 0. Received"):
         DropBlock2D(0.1, 3, seed=seed)
 
 

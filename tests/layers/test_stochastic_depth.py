@@ -110,5 +110,5 @@ def test_bad_rate(rate):
 
 @pytest.mark.parametrize("seed", [1.5, "1"])
 def test_bad_seed(seed):
-    with pytest.raises(ValueError, match=r"`seed`: expected an int or None. Received"):
+    with pytest.raises(ValueError, match=r"`seed`: expected an int or None >= 0. Received"):
         StochasticDepth(0.1, seed=seed)

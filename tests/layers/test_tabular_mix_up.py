@@ -215,5 +215,29 @@ def test_bad_alpha(alpha):
 
 @pytest.mark.parametrize("seed", [1.5, "1", True])
 def test_bad_seed(seed):
-    with pytest.raises(ValueError, match=r"`seed`: expected an int or None. Received"):
+    with pytest.raises(ValueError, match=r"`seed`: expected an int or None >= 0. Received"):
         TabularMixUp(0.2, seed=seed)
+
+
+def test_integer_class_ids_are_refused_binary_and_one_hot_integers_pass():
+    layer = TabularMixUp(0.2, seed=1)
+    class_ids = np.array([0, 1, 2, 1, 0, 2, 1, 0], "int32")
+    message = r"argument `labels`: expected one-hot labels .* one-hot them first"
+    for labels in (class_ids, class_ids[:, None]):
+        with pytest.raises(ValueError, match=message + r".*holding \[0, 1, 2\]"):
+            layer({"features": FEATURES, "labels": labels})
+    # Binary integer labels and integer one-hot labels average to valid soft labels.
+    layer({"features": FEATURES, "labels": class_ids % 2})
+    out = layer({"features": FEATURES, "labels": np.eye(3, dtype="int32")[class_ids]})
+    testing.assert_allclose(np.sum(testing.to_numpy(out["labels"]), axis=1), np.ones(8), atol=1e-6)
+    # Not mixing (inference) leaves any labels alone.
+    layer({"features": FEATURES, "labels": class_ids}, training=False)
+
+
+def test_integer_class_ids_are_refused_in_a_tf_data_pipeline():
+    ds = tf.data.Dataset.from_tensor_slices(
+        {"features": FEATURES, "labels": np.array([0, 1, 2, 1, 0, 2, 1, 0], "int64")}
+    )
+    ds = ds.batch(8).map(TabularMixUp(0.2, seed=1))
+    with pytest.raises(tf.errors.InvalidArgumentError, match="integer class ids cannot be"):
+        next(iter(ds))

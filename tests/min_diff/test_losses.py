@@ -337,7 +337,7 @@ def test_bad_kernel_length(length):
     "kwargs,match",
     [
         ({"temperature": 0.0}, "`temperature`: expected a positive float"),
-        ({"threshold": "high"}, "`threshold`: expected a float"),
+        ({"threshold": "high"}, "`threshold`: expected a finite float"),
     ],
 )
 def test_prediction_rate_errors(kwargs, match):

@@ -193,7 +193,7 @@ def test_bad_num_groups():
 @pytest.mark.parametrize("weight", [float("nan"), float("inf"), -1.0, "1"])
 def test_bad_loss_weight(weight):
     with pytest.raises(
-        ValueError, match=r"Invalid value for argument `loss_weight`: expected a finite float >= 0"
+        ValueError, match=r"Invalid value for argument `loss_weight`: expected a non-negative float"
     ):
         AdversarialDebiasingModel(_mlp(), loss_weight=weight)
 

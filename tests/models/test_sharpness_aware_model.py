@@ -1,3 +1,9 @@
+import json
+import os
+import subprocess
+import sys
+import textwrap
+
 import keras
 import numpy as np
 import pytest
@@ -176,7 +182,7 @@ def test_mixed_precision_fit():
 
 @pytest.mark.parametrize("rho", [-0.1, float("nan"), float("inf"), True, "0.05"])
 def test_bad_rho(rho):
-    with pytest.raises(ValueError, match=r"Invalid value for argument `rho`: expected a finite"):
+    with pytest.raises(ValueError, match=r"argument `rho`: expected a non-negative float"):
         SharpnessAwareModel(_bn_model(), rho=rho)
 
 
@@ -205,3 +211,68 @@ def test_subclassed_model_without_training_argument_matches_numpy():
     testing.assert_allclose(
         [testing.to_numpy(v) for v in model.model.net.weights], expected, atol=1e-5, rtol=1e-5
     )
+
+
+DISTRIBUTED_SCRIPT = """
+import json, sys
+import numpy as np
+import keras
+from keras_regkit.models import SharpnessAwareModel
+
+mode, adaptive = sys.argv[1], sys.argv[2] == "asam"
+if mode == "tf":
+    import tensorflow as tf
+    cpu = tf.config.list_physical_devices("CPU")[0]
+    tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
+rng = np.random.default_rng(0)
+x = rng.normal(size=(64, 5)).astype("float32")
+y = (x[:, :1] + 0.3 * rng.normal(size=(64, 1)) > 0).astype("float32")
+
+def run():
+    keras.utils.set_random_seed(1)
+    base = keras.Sequential([keras.Input((5,)), keras.layers.Dense(8, activation="tanh"),
+                             keras.layers.Dense(1, activation="sigmoid")])
+    model = SharpnessAwareModel(base, rho=0.5, adaptive=adaptive)
+    model.compile(keras.optimizers.SGD(0.5), "binary_crossentropy")
+    h = model.fit(x, y, batch_size=32, epochs=3, shuffle=False, verbose=0)
+    return h.history["loss"], [w.tolist() for w in base.get_weights()]
+
+single = run()
+if mode == "tf":
+    strategy = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
+    assert strategy.num_replicas_in_sync == 2
+    with strategy.scope():
+        multi = run()
+else:
+    import jax
+    assert len(jax.devices()) == 2
+    keras.distribution.set_distribution(keras.distribution.DataParallel(devices=jax.devices()))
+    multi = run()
+print("RESULT" + json.dumps({"single": single, "multi": multi}))
+"""
+
+
+# The subprocess picks its own backend, so this runs once, in the ONE_BACKEND run.
+@pytest.mark.one_backend
+@pytest.mark.parametrize("mode", ["tf", "jax"])
+@pytest.mark.parametrize("variant", ["sam", "asam"])
+def test_distributed_training_equals_single_device(mode, variant):
+    """MirroredStrategy (2 logical CPUs) / DataParallel (2 JAX host devices): same losses and
+    weights as one device, to 1e-5 (the perturbation uses the gradient of the global batch)."""
+    backend = {"tf": "tensorflow", "jax": "jax"}[mode]
+    env = dict(os.environ, KERAS_BACKEND=backend, TF_CPP_MIN_LOG_LEVEL="3")
+    if mode == "jax":
+        env["XLA_FLAGS"] = "--xla_force_host_platform_device_count=2"
+    proc = subprocess.run(
+        [sys.executable, "-c", textwrap.dedent(DISTRIBUTED_SCRIPT), mode, variant],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    result = json.loads(proc.stdout.split("RESULT", 1)[1])
+    (single_loss, single_w), (multi_loss, multi_w) = result["single"], result["multi"]
+    np.testing.assert_allclose(multi_loss, single_loss, atol=1e-5)
+    for a, b in zip(single_w, multi_w, strict=True):
+        np.testing.assert_allclose(np.asarray(b), np.asarray(a), atol=1e-5)

@@ -207,7 +207,11 @@ def test_fit_steps_and_mixed_precision(make):
         ),
         (GradientCentralization, {"optimizer": object()}, "argument `optimizer`"),
         (Lookahead, {"sync_period": 0}, "argument `sync_period`: expected an int >= 1"),
-        (Lookahead, {"slow_step_size": 0.0}, "argument `slow_step_size`: expected a finite"),
+        (
+            Lookahead,
+            {"slow_step_size": 0.0},
+            r"`slow_step_size`: expected a float in \(0, 1\]",
+        ),
         (Lookahead, {"slow_step_size": 1.5}, "argument `slow_step_size`"),
         (AdaptiveGradientClipping, {"clip_factor": -1}, "argument `clip_factor`"),
         (AdaptiveGradientClipping, {"clip_factor": float("inf")}, "argument `clip_factor`"),

@@ -88,13 +88,16 @@ def test_fits_a_model():
 @pytest.mark.parametrize(
     "kwargs, message",
     [
-        ({"batch_size": 0}, "`batch_size`: expected a positive int. Received: batch_size=0"),
+        ({"batch_size": 0}, "`batch_size`: expected an int >= 1. Received: batch_size=0"),
         ({"shuffle": "yes"}, "`shuffle`: expected a bool. Received: shuffle='yes'"),
-        ({"seed": 1.0}, "`seed`: expected an int or None. Received: seed=1.0"),
+        ({"seed": 1.0}, "`seed`: expected an int or None >= 0. Received: seed=1.0"),
         ({"alpha": -1.0}, "`alpha`: expected a positive float or None. Received: alpha=-1.0"),
         ({"x": np.zeros(4)}, r"`x`: expected an array of shape \(n, n_features\)"),
         ({"y": np.zeros(3)}, r"`y`: expected an array of shape \(n,\) or \(n, k\)"),
         ({"y": np.array([0, 1, 2, 1])}, "`y`: MixUp averages labels, so integer class ids"),
+        ({"x": np.array([[0, 1], [np.nan, 0], [0, 0], [1, 1]])}, "`x`: expected finite values"),
+        ({"y": np.array(["a", "b", "a", "b"])}, r"`y`: expected a numeric array"),
+        ({"alpha": np.float32(np.inf)}, "`alpha`: expected a positive float or None"),
     ],
 )
 def test_validates_arguments(kwargs, message):

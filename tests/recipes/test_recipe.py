@@ -313,11 +313,11 @@ def test_recommend_validates_guide_arguments(kwargs, message):
     "kwargs, message",
     [
         ({"problem_type": "ranking"}, "argument `problem_type`: expected one of"),
-        ({"n_samples": 0}, "argument `n_samples`: expected a positive int. Received: n_samples=0"),
-        ({"n_samples": 10.5}, "argument `n_samples`: expected a positive int"),
-        ({"n_features": 0}, "argument `n_features`: expected a positive int"),
-        ({"depth": 0}, "argument `depth`: expected a positive int. Received: depth=0"),
-        ({"seed": "1"}, "argument `seed`: expected an int. Received: seed='1'"),
+        ({"n_samples": 0}, "argument `n_samples`: expected an int >= 1. Received: n_samples=0"),
+        ({"n_samples": 10.5}, "argument `n_samples`: expected an int >= 1"),
+        ({"n_features": 0}, "argument `n_features`: expected an int >= 1"),
+        ({"depth": 0}, "argument `depth`: expected an int >= 1. Received: depth=0"),
+        ({"seed": "1"}, "argument `seed`: expected an int or None >= 0. Received: seed='1'"),
     ],
 )
 def test_recommend_validates_arguments(kwargs, message):
@@ -337,8 +337,8 @@ def test_recommend_validates_arguments(kwargs, message):
         ({"batch_norm": 1}, "`batch_norm`: expected a bool. Received: batch_norm=1"),
         ({"mixup_alpha": 0.0}, "`mixup_alpha`: expected a positive float or None"),
         ({"input_noise_stddev": float("nan")}, "`input_noise_stddev`: expected a non-negative"),
-        ({"early_stopping_patience": 0}, "`early_stopping_patience`: expected a positive int"),
-        ({"seed": 1.5}, "`seed`: expected an int. Received: seed=1.5"),
+        ({"early_stopping_patience": 0}, "`early_stopping_patience`: expected an int or None >= 1"),
+        ({"seed": 1.5}, "`seed`: expected an int or None >= 0. Received: seed=1.5"),
         ({"reasons": "one string"}, "`reasons`: expected a sequence of strings"),
     ],
 )
@@ -352,9 +352,9 @@ def test_recipe_validates_fields(kwargs, message):
 @pytest.mark.parametrize(
     "call, message",
     [
-        (lambda r: r.hidden_block(0), "`units`: expected a positive int. Received: units=0"),
-        (lambda r: r.hidden_block(4, block_index=-1), "`block_index`: expected a non-negative"),
-        (lambda r: r.output_layer(0), "`units`: expected a positive int"),
+        (lambda r: r.hidden_block(0), "`units`: expected an int >= 1. Received: units=0"),
+        (lambda r: r.hidden_block(4, block_index=-1), "`block_index`: expected an int >= 0"),
+        (lambda r: r.output_layer(0), "`units`: expected an int >= 1"),
     ],
 )
 def test_builders_validate_arguments(call, message):

@@ -13,47 +13,7 @@ class FalsePositiveRateDifference(GroupConfusionMetric):
     groups (one half of equalized odds, Hardt et al., NeurIPS 2016). A group
     without negative labels has a false positive rate of 0, as in Fairlearn.
 
-    Equals `keras_regkit.fairness.false_positive_rate_difference`
-    (and Fairlearn's function of the same name) on all the samples seen
-    since the last `reset_state()`, with the same edge cases, so it can be
-    used in `model.compile(metrics=...)`, `model.evaluate` and with
-    `jit_compile=True` on every backend.
-
-    The sensitive attribute reaches the metric through `y_true`, which must
-    have shape `(batch_size, 2)`: the binary label in column 0 and the integer
-    group id in `[0, num_groups)` in column 1 (build the ids with
-    `keras_regkit.fairness.encode_groups`). Ids outside that range are
-    ignored; groups with no (non-zero weighted) samples are skipped. `y_pred`
-    holds one score or probability per sample and `y_pred > threshold` is a
-    positive prediction. `sample_weight` weights the samples.
-
-    To train with an ordinary loss on the labels while the metric sees the
-    packed targets, give the model a second output that repeats the
-    prediction and put the loss on the first output only:
-
-    ```python
-    inputs = keras.Input((num_features,))
-    probability = keras.layers.Dense(1, activation="sigmoid")(inputs)
-    model = keras.Model(
-        inputs, {"label": probability, "fairness": keras.layers.Identity()(probability)}
-    )
-    model.compile(
-        optimizer="adam",
-        loss={"label": "binary_crossentropy"},
-        metrics={"fairness": [keras_regkit.fairness.FalsePositiveRateDifference(num_groups)]},
-    )
-    group_ids, groups = keras_regkit.fairness.encode_groups(sensitive_features)
-    model.fit(x, {"label": y, "fairness": np.stack([y, group_ids], axis=-1)})
-    ```
-
-    Args:
-        num_groups: the number of groups (group ids run from 0 to
-            `num_groups - 1`).
-        threshold: float; scores above it are positive predictions. Use 0.0
-            for logits.
-        method: `"between_groups"` (default) or `"to_overall"`.
-        name: name of the metric instance.
-        dtype: dtype of the metric's variables and result.
+    {{streaming_fairness_usage}}
 
     Example:
 
@@ -64,17 +24,7 @@ class FalsePositiveRateDifference(GroupConfusionMetric):
     1.0
     """
 
-    def __init__(
-        self,
-        num_groups: int,
-        threshold: float = 0.5,
-        method: str = "between_groups",
-        name: str | None = "false_positive_rate_difference",
-        dtype=None,
-    ):
-        super().__init__(
-            num_groups=num_groups, threshold=threshold, method=method, name=name, dtype=dtype
-        )
-
-    def result(self):
-        return self._disparity("false_positive_rate", "difference")
+    _group_rate = "false_positive_rate"
+    _aggregation = "difference"
+    _direction = "down"
+    _default_name = "false_positive_rate_difference"

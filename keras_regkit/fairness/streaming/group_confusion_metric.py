@@ -2,18 +2,63 @@
 
 from __future__ import annotations
 
-import numbers
-
 import keras
 from keras import ops
 
+from keras_regkit import _validation
 from keras_regkit.fairness import _grouping
+
+# What every metric's docstring says about its inputs, filled in for each class
+# (as Keras fills `{{base_optimizer_keyword_args}}` into its optimizers' docstrings).
+_USAGE_DOC = """Equals `keras_regkit.fairness.{function}`
+    (and Fairlearn's function of the same name) on all the samples seen
+    since the last `reset_state()`, with the same edge cases, so it can be
+    used in `model.compile(metrics=...)`, `model.evaluate` and with
+    `jit_compile=True` on every backend.
+
+    The sensitive attribute reaches the metric through `y_true`, which must
+    have shape `(batch_size, 2)`: the binary label in column 0 and the integer
+    group id in `[0, num_groups)` in column 1 (build the ids with
+    `keras_regkit.fairness.encode_groups`). Ids outside that range are
+    ignored; groups with no (non-zero weighted) samples are skipped. `y_pred`
+    holds one score or probability per sample and `y_pred > threshold` is a
+    positive prediction. `sample_weight` weights the samples.
+
+    To train with an ordinary loss on the labels while the metric sees the
+    packed targets, give the model a second output that repeats the
+    prediction and put the loss on the first output only:
+
+    ```python
+    inputs = keras.Input((num_features,))
+    probability = keras.layers.Dense(1, activation="sigmoid")(inputs)
+    model = keras.Model(
+        inputs, {"label": probability, "fairness": keras.layers.Identity()(probability)}
+    )
+    model.compile(
+        optimizer="adam",
+        loss={"label": "binary_crossentropy"},
+        metrics={"fairness": [keras_regkit.fairness.{cls}(num_groups)]},
+    )
+    group_ids, groups = keras_regkit.fairness.encode_groups(sensitive_features)
+    model.fit(x, {"label": y, "fairness": np.stack([y, group_ids], axis=-1)})
+    ```
+
+    Args:
+        num_groups: the number of groups (group ids run from 0 to
+            `num_groups - 1`).
+        threshold: float; scores above it are positive predictions. Use 0.0
+            for logits.
+        method: `"between_groups"` (default) or `"to_overall"`.
+{agg}        name: name of the metric instance.
+        dtype: dtype of the metric's variables and result."""
+_AGG_DOC = '        agg: `"worst_case"` (default) or `"mean"`.\n'
 
 
 class GroupConfusionMetric(keras.metrics.Metric):
     """Accumulates weighted confusion counts per group; subclasses aggregate them.
 
-    Not used directly: see `DemographicParityDifference` and its siblings.
+    Not used directly: see `DemographicParityDifference` and its siblings, which
+    are this class with a row of the table below filled in.
     The metric reads `y_true` of shape `(batch_size, 2)`: column 0 holds the
     binary label, column 1 the integer group id in `[0, num_groups)` (see
     `keras_regkit.fairness.encode_groups`). `y_pred` holds one score or
@@ -27,6 +72,26 @@ class GroupConfusionMetric(keras.metrics.Metric):
     group in the functional API.
     """
 
+    # The table: which per-group rate is compared ("selection_rate",
+    # "true_positive_rate", "false_positive_rate"; None for both TPR and FPR, as
+    # equalized odds), how ("difference" or "ratio"), and the direction Keras's
+    # EarlyStopping/ModelCheckpoint (and MultiMetricEarlyStopping) read for
+    # mode="auto" ("down": gaps shrink, "up": ratios grow).
+    _group_rate: str | None = None
+    _aggregation: str = "difference"
+    _direction: str = "down"
+    _default_name: str | None = None
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        if cls.__doc__ and "{{streaming_fairness_usage}}" in cls.__doc__:
+            usage = (
+                _USAGE_DOC.replace("{function}", cls._default_name)
+                .replace("{cls}", cls.__name__)
+                .replace("{agg}", _AGG_DOC if cls._group_rate is None else "")
+            )
+            cls.__doc__ = cls.__doc__.replace("{{streaming_fairness_usage}}", usage)
+
     def __init__(
         self,
         num_groups: int,
@@ -35,22 +100,11 @@ class GroupConfusionMetric(keras.metrics.Metric):
         name: str | None = None,
         dtype=None,
     ):
-        if (
-            isinstance(num_groups, bool)
-            or not isinstance(num_groups, numbers.Integral)
-            or num_groups < 1
-        ):
-            raise ValueError(
-                "Invalid value for argument `num_groups`: expected a positive integer. "
-                f"Received: num_groups={num_groups!r}"
-            )
+        num_groups = _validation.check_int("num_groups", num_groups, 1)
         threshold = _grouping.check_threshold(threshold, allow_none=False)
         _grouping.check_method(method)
-        super().__init__(name=name, dtype=dtype)
-        # The direction Keras's EarlyStopping/ModelCheckpoint (and
-        # MultiMetricEarlyStopping) read for mode="auto": gaps shrink, ratios grow.
-        self._direction = "up" if type(self).__name__.endswith("Ratio") else "down"
-        self.num_groups = int(num_groups)
+        super().__init__(name=name or self._default_name, dtype=dtype)
+        self.num_groups = num_groups
         self.threshold = threshold
         self.method = method
         self.confusion = self.add_variable(
@@ -171,9 +225,39 @@ class GroupConfusionMetric(keras.metrics.Metric):
             return ops.where(fpr > tpr, fpr, tpr)
         return ops.where(fpr < tpr, fpr, tpr)
 
+    def result(self):
+        return self._disparity(self._group_rate, self._aggregation)
+
     def get_config(self):
         config = super().get_config()
         config.update(
             {"num_groups": self.num_groups, "threshold": self.threshold, "method": self.method}
         )
+        return config
+
+
+class EqualizedOddsMetric(GroupConfusionMetric):
+    """Equalized odds: the TPR and FPR disparities combined by `agg`."""
+
+    def __init__(
+        self,
+        num_groups: int,
+        threshold: float = 0.5,
+        method: str = "between_groups",
+        agg: str = "worst_case",
+        name: str | None = None,
+        dtype=None,
+    ):
+        agg = _grouping.check_agg(agg)
+        super().__init__(
+            num_groups=num_groups, threshold=threshold, method=method, name=name, dtype=dtype
+        )
+        self.agg = agg
+
+    def result(self):
+        return self._equalized_odds(self._aggregation, self.agg)
+
+    def get_config(self):
+        config = super().get_config()
+        config.update({"agg": self.agg})
         return config

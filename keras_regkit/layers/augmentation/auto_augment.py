@@ -9,6 +9,7 @@ import keras
 import numpy as np
 from keras import ops
 
+from keras_regkit import _validation
 from keras_regkit.layers.augmentation import image_utils
 from keras_regkit.layers.augmentation.auto_augment_policies import (
     GEOMETRIC_OPERATIONS,
@@ -134,35 +135,20 @@ class AutoAugment(BaseImageAugmentationLayer):
         **kwargs: Any,
     ) -> None:
         super().__init__(data_format=data_format, seed=seed, **kwargs)
-        if policy not in POLICIES:
-            raise ValueError(
-                f"Invalid value for argument `policy`: expected one of {sorted(POLICIES)}. "
-                f"Received: policy={policy}"
-            )
+        _validation.check_choice("policy", policy, sorted(POLICIES))
         if (
             not isinstance(value_range, (tuple, list))
             or len(value_range) != 2
-            or not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in value_range)
+            or not all(map(_validation.is_number, value_range))
             or not value_range[0] < value_range[1]
         ):
-            raise ValueError(
-                "Invalid value for argument `value_range`: expected a tuple (min, max) of two "
-                f"numbers with min < max. Received: value_range={value_range}"
+            raise _validation.invalid(
+                "value_range", "a tuple (min, max) of two numbers with min < max", value_range
             )
-        if interpolation not in ("nearest", "bilinear"):
-            raise ValueError(
-                "Invalid value for argument `interpolation`: expected 'nearest' or "
-                f"'bilinear'. Received: interpolation={interpolation}"
-            )
-        if fill_value is not None and (
-            isinstance(fill_value, bool) or not isinstance(fill_value, (int, float))
-        ):
-            raise ValueError(
-                "Invalid value for argument `fill_value`: expected a float or None. "
-                f"Received: fill_value={fill_value}"
-            )
+        _validation.check_choice("interpolation", interpolation, ("nearest", "bilinear"))
+        fill_value = _validation.check_float("fill_value", fill_value, allow_none=True)
         self.policy = policy
-        self.value_range = tuple(value_range)
+        self.value_range = tuple(np.asarray(v).item() for v in value_range)
         self.interpolation = interpolation
         self.fill_value = fill_value
         table = POLICIES[policy]

@@ -6,18 +6,9 @@ from typing import Any
 
 import keras
 
+from keras_regkit import _validation
 from keras_regkit import backend as regkit_backend
 from keras_regkit.layers._training_default import AugmentsOutsideModels
-
-
-def check_probability(name: str, value: Any) -> float:
-    """Validates an argument that must be a probability in [0, 1]."""
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value <= 1:
-        raise ValueError(
-            f"Invalid value for argument `{name}`: expected a float in [0, 1]. "
-            f"Received: {name}={value}"
-        )
-    return float(value)
 
 
 def check_range(
@@ -28,31 +19,26 @@ def check_range(
     A single float `v` means `(-v, v)` when `symmetric`, else `(v, v)`.
     """
     interval = f"({low}, {high}]" if open_low else f"[{low}, {high}]"
-    message = (
-        f"Invalid value for argument `{name}`: expected a float or a tuple of two floats "
-        f"(min, max) with min <= max, in {interval}. Received: {name}={value}"
+    error = _validation.invalid(
+        name,
+        f"a float or a tuple of two floats (min, max) with min <= max, in {interval}",
+        value,
     )
-
-    def is_number(v):
-        return isinstance(v, (int, float)) and not isinstance(v, bool)
-
-    if is_number(value):
+    if _validation.is_number(value):
         pair = (-float(value), float(value)) if symmetric else (float(value), float(value))
-    elif isinstance(value, (tuple, list)) and len(value) == 2 and all(map(is_number, value)):
+    elif (
+        isinstance(value, (tuple, list))
+        and len(value) == 2
+        and all(map(_validation.is_number, value))
+    ):
         pair = (float(value[0]), float(value[1]))
     else:
-        raise ValueError(message)
+        raise error
     lo, hi = pair
-    if lo > hi or lo < low or hi > high or (open_low and lo <= low):
-        raise ValueError(message)
+    # `not (lo <= hi)` and the like also refuse NaN.
+    if not (low <= lo <= hi <= high) or (open_low and lo <= low):
+        raise error
     return pair
-
-
-def check_seed(seed: Any) -> None:
-    if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int)):
-        raise ValueError(
-            f"Invalid value for argument `seed`: expected an int or None. Received: seed={seed}"
-        )
 
 
 class BaseAugmentationLayer(AugmentsOutsideModels, keras.layers.Layer):
@@ -79,9 +65,8 @@ class BaseAugmentationLayer(AugmentsOutsideModels, keras.layers.Layer):
 
     def __init__(self, seed: int | None = None, **kwargs: Any) -> None:
         super().__init__(**kwargs)
-        check_seed(seed)
-        self.seed = seed
-        self.seed_generator = keras.random.SeedGenerator(seed)
+        self.seed = _validation.check_seed(seed)
+        self.seed_generator = keras.random.SeedGenerator(self.seed)
         self.built = True
 
     def __call__(self, inputs: Any, *args: Any, **kwargs: Any) -> Any:

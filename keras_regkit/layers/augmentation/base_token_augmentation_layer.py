@@ -7,19 +7,12 @@ from typing import Any
 import keras
 from keras import ops
 
-from keras_regkit.layers.augmentation.base_augmentation_layer import (
-    BaseAugmentationLayer,
-    check_probability,
-)
+from keras_regkit import _validation
+from keras_regkit.layers.augmentation.base_augmentation_layer import BaseAugmentationLayer
 
 
 def check_optional_count(name: str, value: Any) -> int | None:
-    if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 0):
-        raise ValueError(
-            f"Invalid value for argument `{name}`: expected a non-negative int or None. "
-            f"Received: {name}={value}"
-        )
-    return value
+    return _validation.check_int(name, value, 0, allow_none=True)
 
 
 class BaseTokenAugmentationLayer(BaseAugmentationLayer):
@@ -41,13 +34,8 @@ class BaseTokenAugmentationLayer(BaseAugmentationLayer):
         self, rate: float = 0.1, padding_id: int = 0, seed: int | None = None, **kwargs: Any
     ) -> None:
         super().__init__(seed=seed, **kwargs)
-        self.rate = check_probability("rate", rate)
-        if isinstance(padding_id, bool) or not isinstance(padding_id, int):
-            raise ValueError(
-                "Invalid value for argument `padding_id`: expected an int. "
-                f"Received: padding_id={padding_id}"
-            )
-        self.padding_id = padding_id
+        self.rate = _validation.check_probability("rate", rate)
+        self.padding_id = _validation.check_int("padding_id", padding_id)
         self.supports_masking = True
 
     def call(self, inputs: Any, mask: Any = None, training: bool | None = None) -> Any:

@@ -8,11 +8,10 @@ from typing import Any
 import keras
 from keras import ops
 
+from keras_regkit import _validation
+from keras_regkit._validation import check_probability
 from keras_regkit.layers.augmentation import image_utils
-from keras_regkit.layers.augmentation.base_augmentation_layer import (
-    check_probability,
-    check_range,
-)
+from keras_regkit.layers.augmentation.base_augmentation_layer import check_range
 from keras_regkit.layers.augmentation.base_image_augmentation_layer import (
     BaseImageAugmentationLayer,
 )
@@ -92,11 +91,7 @@ class GridMask(BaseImageAugmentationLayer):
         self._rotation_range = check_range(
             "rotation_factor", rotation_factor, -1.0, 1.0, symmetric=True
         )
-        if isinstance(fill_value, bool) or not isinstance(fill_value, (int, float)):
-            raise ValueError(
-                "Invalid value for argument `fill_value`: expected a float. "
-                f"Received: fill_value={fill_value}"
-            )
+        fill_value = _validation.check_float("fill_value", fill_value)
         self.ratio_factor = ratio_factor
         self.unit_size_factor = unit_size_factor
         self.rotation_factor = rotation_factor

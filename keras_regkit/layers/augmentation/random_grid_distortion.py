@@ -7,11 +7,10 @@ from typing import Any
 import keras
 from keras import ops
 
+from keras_regkit import _validation
+from keras_regkit._validation import check_probability
 from keras_regkit.layers.augmentation import image_utils
-from keras_regkit.layers.augmentation.base_augmentation_layer import (
-    check_probability,
-    check_range,
-)
+from keras_regkit.layers.augmentation.base_augmentation_layer import check_range
 from keras_regkit.layers.augmentation.base_image_augmentation_layer import (
     BaseImageAugmentationLayer,
 )
@@ -108,11 +107,7 @@ class RandomGridDistortion(BaseImageAugmentationLayer):
         **kwargs: Any,
     ) -> None:
         super().__init__(data_format=data_format, seed=seed, **kwargs)
-        if isinstance(num_steps, bool) or not isinstance(num_steps, int) or num_steps < 1:
-            raise ValueError(
-                "Invalid value for argument `num_steps`: expected an int >= 1. "
-                f"Received: num_steps={num_steps}"
-            )
+        num_steps = _validation.check_int("num_steps", num_steps, 1)
         limits = check_range("distort_limit", distort_limit, -1.0, 1.0, symmetric=True)
         if limits[0] <= -1.0 or limits[1] >= 1.0:
             raise ValueError(

@@ -7,8 +7,9 @@ from typing import Any
 import keras
 from keras import ops
 
+from keras_regkit import _validation
+from keras_regkit._validation import check_probability
 from keras_regkit.layers.augmentation import image_utils
-from keras_regkit.layers.augmentation.base_augmentation_layer import check_probability
 from keras_regkit.layers.augmentation.base_image_augmentation_layer import (
     BaseImageAugmentationLayer,
 )
@@ -68,16 +69,9 @@ class RandomMedianBlur(BaseImageAugmentationLayer):
         **kwargs: Any,
     ) -> None:
         super().__init__(data_format=data_format, seed=seed, **kwargs)
-        if (
-            isinstance(kernel_size, bool)
-            or not isinstance(kernel_size, int)
-            or kernel_size < 3
-            or kernel_size % 2 == 0
-        ):
-            raise ValueError(
-                "Invalid value for argument `kernel_size`: expected an odd int >= 3. "
-                f"Received: kernel_size={kernel_size}"
-            )
+        if not (_validation.is_number(kernel_size) and kernel_size >= 3 and kernel_size % 2 == 1):
+            raise _validation.invalid("kernel_size", "an odd int >= 3", kernel_size)
+        kernel_size = _validation.check_int("kernel_size", kernel_size, 3)
         self.kernel_size = kernel_size
         self.factor = check_probability("factor", factor)
 

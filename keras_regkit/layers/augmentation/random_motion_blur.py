@@ -6,13 +6,13 @@ import math
 from typing import Any
 
 import keras
+import numpy as np
 from keras import ops
 
+from keras_regkit import _validation
+from keras_regkit._validation import check_probability
 from keras_regkit.layers.augmentation import image_utils
-from keras_regkit.layers.augmentation.base_augmentation_layer import (
-    check_probability,
-    check_range,
-)
+from keras_regkit.layers.augmentation.base_augmentation_layer import check_range
 from keras_regkit.layers.augmentation.base_image_augmentation_layer import (
     BaseImageAugmentationLayer,
 )
@@ -20,20 +20,25 @@ from keras_regkit.layers.augmentation.base_image_augmentation_layer import (
 
 def check_odd_sizes(name: str, value: Any, minimum: int = 3) -> tuple[int, int]:
     """Validates an odd kernel size or a `(min, max)` pair of odd sizes."""
-    message = (
-        f"Invalid value for argument `{name}`: expected an odd int >= {minimum} or a tuple "
-        f"(min, max) of odd ints >= {minimum} with min <= max. Received: {name}={value}"
-    )
 
     def is_size(v):
-        return isinstance(v, int) and not isinstance(v, bool) and v >= minimum and v % 2 == 1
+        return (
+            isinstance(v, (int, np.integer))
+            and not isinstance(v, bool)
+            and v >= minimum
+            and v % 2 == 1
+        )
 
     if is_size(value):
-        return value, value
+        return int(value), int(value)
     if isinstance(value, (tuple, list)) and len(value) == 2 and all(map(is_size, value)):
         if value[0] <= value[1]:
             return int(value[0]), int(value[1])
-    raise ValueError(message)
+    raise _validation.invalid(
+        name,
+        f"an odd int >= {minimum} or a tuple (min, max) of odd ints >= {minimum} with min <= max",
+        value,
+    )
 
 
 def line_kernels(lengths: Any, angles: Any, size: int) -> Any:

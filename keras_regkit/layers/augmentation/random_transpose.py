@@ -7,7 +7,7 @@ from typing import Any
 import keras
 from keras import ops
 
-from keras_regkit.layers.augmentation.base_augmentation_layer import check_probability
+from keras_regkit._validation import check_probability
 from keras_regkit.layers.augmentation.base_image_augmentation_layer import (
     BaseImageAugmentationLayer,
 )

@@ -5,6 +5,8 @@ from __future__ import annotations
 import keras
 from keras import ops
 
+from keras_regkit import _validation
+
 
 @keras.saving.register_keras_serializable(package="keras_regkit")
 class MinDiffKernel:
@@ -23,12 +25,7 @@ class MinDiffKernel:
     """
 
     def __init__(self, tile_input: bool = True):
-        if not isinstance(tile_input, bool):
-            raise ValueError(
-                "Invalid value for argument `tile_input`: expected a bool. "
-                f"Received: tile_input={tile_input!r}"
-            )
-        self.tile_input = tile_input
+        self.tile_input = _validation.check_bool("tile_input", tile_input)
 
     def __call__(self, x, y=None):
         x = ops.convert_to_tensor(x)
@@ -54,13 +51,4 @@ class MinDiffKernel:
 
 
 def validate_kernel_length(kernel_length) -> float:
-    if (
-        isinstance(kernel_length, bool)
-        or not isinstance(kernel_length, (int, float))
-        or not kernel_length > 0
-    ):
-        raise ValueError(
-            "Invalid value for argument `kernel_length`: expected a positive float. "
-            f"Received: kernel_length={kernel_length!r}"
-        )
-    return float(kernel_length)
+    return _validation.check_float("kernel_length", kernel_length, 0, min_inclusive=False)

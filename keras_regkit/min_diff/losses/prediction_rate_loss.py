@@ -5,6 +5,7 @@ from __future__ import annotations
 import keras
 from keras import ops
 
+from keras_regkit import _validation
 from keras_regkit.min_diff.losses.absolute_difference_loss import group_mean_gap
 from keras_regkit.min_diff.losses.base_loss import MinDiffLoss
 
@@ -45,22 +46,10 @@ class PredictionRateLoss(MinDiffLoss):
         super().__init__(
             predictions_transform=predictions_transform, name=name or "prediction_rate_loss"
         )
-        if isinstance(threshold, bool) or not isinstance(threshold, (int, float)):
-            raise ValueError(
-                "Invalid value for argument `threshold`: expected a float. "
-                f"Received: threshold={threshold!r}"
-            )
-        if (
-            isinstance(temperature, bool)
-            or not isinstance(temperature, (int, float))
-            or not temperature > 0
-        ):
-            raise ValueError(
-                "Invalid value for argument `temperature`: expected a positive float. "
-                f"Received: temperature={temperature!r}"
-            )
-        self.threshold = float(threshold)
-        self.temperature = float(temperature)
+        self.threshold = _validation.check_float("threshold", threshold)
+        self.temperature = _validation.check_float(
+            "temperature", temperature, 0, min_inclusive=False
+        )
 
     def call(self, membership, predictions, normed_weights):
         soft_positive = ops.sigmoid((predictions - self.threshold) / self.temperature)

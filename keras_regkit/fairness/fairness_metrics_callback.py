@@ -224,20 +224,8 @@ class FairnessMetricsCallback(keras.callbacks.Callback):
                 "Invalid value for argument `prefix`: expected a string. "
                 f"Received: prefix={prefix!r}"
             )
-        if batch_size is not None and (
-            isinstance(batch_size, bool)
-            or not isinstance(batch_size, numbers.Integral)
-            or batch_size < 1
-        ):
-            raise ValueError(
-                "Invalid value for argument `batch_size`: expected a positive integer or None. "
-                f"Received: batch_size={batch_size!r}"
-            )
-        if not isinstance(per_group, bool):
-            raise ValueError(
-                "Invalid value for argument `per_group`: expected a bool. "
-                f"Received: per_group={per_group!r}"
-            )
+        batch_size = _validation.check_int("batch_size", batch_size, 1, allow_none=True)
+        per_group = _validation.check_bool("per_group", per_group)
         if output_key is not None and (
             isinstance(output_key, bool) or not isinstance(output_key, (str, numbers.Integral))
         ):
@@ -249,12 +237,13 @@ class FairnessMetricsCallback(keras.callbacks.Callback):
         self.metrics = list(metrics)
         self.threshold = _grouping.check_threshold(threshold, allow_none=False)
         self.prefix = prefix
-        self.batch_size = None if batch_size is None else int(batch_size)
+        self.batch_size = batch_size
         self.per_group = per_group
         self.output_key = output_key
         self.method = _grouping.check_method(method)
         self.agg = _grouping.check_agg(agg)
         self._counterfactual_x = counterfactual_x
+        self._warned_single_group = False
         self.validation_data = validation_data  # checks counterfactual_x too
         self._check_counterfactual(required=True)
 
@@ -487,6 +476,13 @@ class FairnessMetricsCallback(keras.callbacks.Callback):
                 != (counterfactual_scores > self.threshold),
                 "mean_counterfactual_score_gap": np.abs(scores - counterfactual_scores),
             }
+        if not self._warned_single_group and any(
+            name in _grouping.DISPARITIES for name in self.metrics
+        ):
+            # Once per callback: the data is the same every epoch.
+            self._warned_single_group = _grouping.warn_if_single_group(
+                counts, "FairnessMetricsCallback"
+            )
         values = {}
         for name in self.metrics:
             if name in _COUNTERFACTUAL_METRICS:
