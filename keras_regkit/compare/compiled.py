@@ -66,6 +66,8 @@ class CompiledModels:
                 build_model(model)
         if kept is None or not _same_shapes(kept[0], model):
             build_model(model)
+            if not model.optimizer.built:  # a `build_model` that builds the model only
+                model.optimizer.build(model.trainable_variables)
             self._kept[key] = (model, original)
             if len(self._kept) > self.size:
                 self._kept.popitem(last=False)
