@@ -289,7 +289,8 @@ class MinDiffModel(keras.Model):
         replicas = regkit_backend.num_replicas_in_sync()
         if total is None:
             total = ops.zeros((), dtype="float32")
-        return total + ops.cast(min_diff_total, total.dtype) / replicas
+        min_diff_total = ops.cast(min_diff_total, total.dtype)
+        return total + (min_diff_total if replicas == 1 else min_diff_total / replicas)
 
     def get_metrics_result(self):
         results = super().get_metrics_result()
