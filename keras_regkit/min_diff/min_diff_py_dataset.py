@@ -21,7 +21,7 @@ def _num_rows(x) -> int:
 
 
 def _numpy_take(array, index):
-    return np.asarray(array)[index]
+    return np.take(array, index, axis=0)  # what `array[index]` gives, with less overhead
 
 
 def _numpy_concat(a, b):
@@ -225,6 +225,7 @@ class MinDiffPyDataset(keras.utils.PyDataset):
         self.min_diff_batch_size = min_diff_batch_size
         self.shuffle = shuffle
         self.rng = np.random.default_rng(seed)
+        self._membership = None
         self.on_epoch_end()
 
     def __len__(self) -> int:
@@ -274,9 +275,11 @@ class MinDiffPyDataset(keras.utils.PyDataset):
             _take(arrays["nonsensitive_x"], n_rows, take),
             concat,
         )
-        membership = np.concatenate(
-            [np.ones((per_step_s, 1), "float32"), np.zeros((per_step_n, 1), "float32")]
-        )
+        if self._membership is None:
+            self._membership = np.concatenate(
+                [np.ones((per_step_s, 1), "float32"), np.zeros((per_step_n, 1), "float32")]
+            )
+        membership = self._membership.copy()  # a fresh array per batch, as before
         if (
             arrays["sensitive_sample_weight"] is None
             and arrays["nonsensitive_sample_weight"] is None

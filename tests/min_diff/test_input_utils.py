@@ -183,9 +183,9 @@ def test_py_dataset_as_tf_dataset_gives_the_batches_of_fit(shuffle_batches):
 class _RecordingMinDiffModel(MinDiffModel):
     """Records the batches `fit` feeds it (run eagerly)."""
 
-    def train_step(self, data):
-        self.batches.append(keras.tree.map_structure(keras.ops.convert_to_numpy, data))
-        return super().train_step(data)
+    def train_step(self, *args):  # (data) or, on JAX, (state, data)
+        self.batches.append(keras.tree.map_structure(keras.ops.convert_to_numpy, args[-1]))
+        return super().train_step(*args)
 
 
 @pytest.mark.parametrize("shuffle", [True, False])
