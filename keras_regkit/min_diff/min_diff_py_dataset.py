@@ -125,7 +125,10 @@ class MinDiffPyDataset(keras.utils.PyDataset):
     group smaller than `min_diff_batch_size` is used whole in every step.
 
     Works with NumPy arrays (or dicts/lists of them) on every Keras backend, with
-    no TensorFlow needed. For `tf.data` pipelines use `pack_min_diff_data`.
+    no TensorFlow needed. For `tf.data` pipelines use `pack_min_diff_data`. On the
+    tensorflow backend `MinDiffModel.fit` gathers these same batches inside a
+    `tf.data` pipeline (`as_tf_dataset`) instead of calling `__getitem__` from
+    Python for every batch.
 
     Args:
         x: original inputs.
@@ -329,6 +332,16 @@ class MinDiffPyDataset(keras.utils.PyDataset):
 
         Returns:
             A `tf.data.Dataset` of `len(self)` elements.
+
+        Example:
+
+        ```python
+        dataset = data.as_tf_dataset(shuffle_batches=True)
+        for epoch in range(2):
+            for packed, y in dataset:
+                ...  # the batches `fit` would take from `data` in this epoch
+            data.on_epoch_end()
+        ```
         """
         import tensorflow as tf
 
