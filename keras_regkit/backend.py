@@ -22,6 +22,14 @@ def is_tf_dataset(data: Any) -> bool:
     return tf is not None and isinstance(data, tf.data.Dataset)
 
 
+def prefers_tf_data() -> bool:
+    """True on the tensorflow backend, where `fit` runs a `tf.data` pipeline in the graph
+    runtime (a `PyDataset` goes through a Python generator, once per batch)."""
+    import keras
+
+    return keras.backend.backend() == "tensorflow"
+
+
 def is_concrete(x: Any) -> bool:
     """True when the values of `x` can be read now (not a symbolic or traced tensor).
 

@@ -12,6 +12,7 @@ from keras_regkit import backend as regkit_backend
 from keras_regkit.min_diff import input_utils, transforms
 from keras_regkit.min_diff import losses as losses_module
 from keras_regkit.min_diff.input_utils import MinDiffPackedInputs
+from keras_regkit.min_diff.min_diff_py_dataset import MinDiffPyDataset
 
 
 def _structure_keys(structure):
@@ -294,7 +295,8 @@ class MinDiffModel(keras.Model):
         replicas = regkit_backend.num_replicas_in_sync()
         if total is None:
             total = ops.zeros((), dtype="float32")
-        return total + ops.cast(min_diff_total, total.dtype) / replicas
+        min_diff_total = ops.cast(min_diff_total, total.dtype)
+        return total + (min_diff_total if replicas == 1 else min_diff_total / replicas)
 
     def get_metrics_result(self):
         results = super().get_metrics_result()
@@ -309,6 +311,11 @@ class MinDiffModel(keras.Model):
             self, validation_data[0] if isinstance(validation_data, tuple) else validation_data
         )
         self._logs_min_diff_loss = True
+        if not args and y is None and _gathers_in_tf_data(x, kwargs):
+            # The same batches, gathered by tf.data instead of a Python generator.
+            kwargs["callbacks"] = [*(kwargs.get("callbacks") or []), _PyDatasetEpochs(x)]
+            x = x.as_tf_dataset(shuffle_batches=bool(kwargs.get("shuffle", True)))
+            kwargs["shuffle"] = False
         try:
             return super().fit(x, y, *args, validation_data=validation_data, **kwargs)
         finally:
@@ -476,6 +483,44 @@ def _fusable(original_inputs, min_diff_data) -> bool:
         if len(a.shape) == 0 or tuple(a.shape[1:]) != tuple(b.shape[1:]):
             return False
     return True
+
+
+def _gathers_in_tf_data(x, fit_kwargs) -> bool:
+    """Whether `fit` feeds `x` through `MinDiffPyDataset.as_tf_dataset`: on the tensorflow
+    backend, for a `MinDiffPyDataset` itself (a subclass may change its batches) that Keras
+    would read in this process, one epoch after another (no `steps_per_epoch`, whose epochs
+    resume the previous one's iterator; no `class_weight`, which Keras applies to PyDataset
+    batches in NumPy)."""
+    if not regkit_backend.prefers_tf_data() or type(x) is not MinDiffPyDataset:
+        return False
+    if x.workers > 1 or x.use_multiprocessing:
+        return False
+    if any(
+        fit_kwargs.get(name) is not None
+        for name in ("steps_per_epoch", "class_weight", "sample_weight")
+    ):
+        return False
+    if fit_kwargs.get("validation_split") or isinstance(
+        fit_kwargs.get("callbacks"), keras.callbacks.CallbackList
+    ):
+        return False
+    return not getattr(keras.config, "max_steps_per_epoch", lambda: None)()
+
+
+class _PyDatasetEpochs(keras.callbacks.Callback):
+    """Moves a `MinDiffPyDataset` fed as `as_tf_dataset()` to its next epoch's draws where
+    Keras's `PyDataset` adapter would: when `fit` starts (its epoch iterator's reset),
+    then after every epoch."""
+
+    def __init__(self, dataset):
+        super().__init__()
+        self.dataset = dataset
+
+    def on_train_begin(self, logs=None):
+        self.dataset.on_epoch_end()
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.dataset.on_epoch_end()
 
 
 def _contains_min_diff_data(model, x) -> bool:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import random
 
 import keras
 import numpy as np
@@ -19,20 +20,28 @@ def _num_rows(x) -> int:
     return int(np.shape(x)[0])
 
 
-def _take(x, index):
-    if isinstance(x, dict):
-        return {k: _take(v, index) for k, v in x.items()}
-    if isinstance(x, (list, tuple)):
-        return type(x)(_take(v, index) for v in x)
-    return np.asarray(x)[index]
+def _numpy_take(array, index):
+    return np.take(array, index, axis=0)  # what `array[index]` gives, with less overhead
 
 
-def _concat(a, b):
-    if isinstance(a, dict):
-        return {k: _concat(a[k], b[k]) for k in a}
-    if isinstance(a, (list, tuple)):
-        return type(a)(_concat(u, v) for u, v in zip(a, b, strict=True))
+def _numpy_concat(a, b):
     return np.concatenate([a, b], axis=0)
+
+
+def _take(x, index, take=_numpy_take):
+    if isinstance(x, dict):
+        return {k: _take(v, index, take) for k, v in x.items()}
+    if isinstance(x, (list, tuple)):
+        return type(x)(_take(v, index, take) for v in x)
+    return take(x, index)
+
+
+def _concat(a, b, concat=_numpy_concat):
+    if isinstance(a, dict):
+        return {k: _concat(a[k], b[k], concat) for k in a}
+    if isinstance(a, (list, tuple)):
+        return type(a)(_concat(u, v, concat) for u, v in zip(a, b, strict=True))
+    return concat(a, b)
 
 
 def _check_weights(weights, name: str, n: int, length_of: str):
@@ -116,7 +125,10 @@ class MinDiffPyDataset(keras.utils.PyDataset):
     group smaller than `min_diff_batch_size` is used whole in every step.
 
     Works with NumPy arrays (or dicts/lists of them) on every Keras backend, with
-    no TensorFlow needed. For `tf.data` pipelines use `pack_min_diff_data`.
+    no TensorFlow needed. For `tf.data` pipelines use `pack_min_diff_data`. On the
+    tensorflow backend `MinDiffModel.fit` gathers these same batches inside a
+    `tf.data` pipeline (`as_tf_dataset`) instead of calling `__getitem__` from
+    Python for every batch.
 
     Args:
         x: original inputs.
@@ -216,6 +228,7 @@ class MinDiffPyDataset(keras.utils.PyDataset):
         self.min_diff_batch_size = min_diff_batch_size
         self.shuffle = shuffle
         self.rng = np.random.default_rng(seed)
+        self._membership = None
         self.on_epoch_end()
 
     def __len__(self) -> int:
@@ -235,29 +248,148 @@ class MinDiffPyDataset(keras.utils.PyDataset):
 
     def __getitem__(self, index: int):
         rows = self.order[index * self.batch_size : (index + 1) * self.batch_size]
-        s_rows, n_rows = self.sensitive_order[index], self.nonsensitive_order[index]
-        min_diff_x = _concat(_take(self.sensitive_x, s_rows), _take(self.nonsensitive_x, n_rows))
-        membership = np.concatenate(
-            [np.ones((len(s_rows), 1), "float32"), np.zeros((len(n_rows), 1), "float32")]
+        return self._batch(
+            self._arrays(),
+            rows,
+            self.sensitive_order[index],
+            self.nonsensitive_order[index],
+            _numpy_take,
+            _numpy_concat,
         )
-        if self.sensitive_sample_weight is None and self.nonsensitive_sample_weight is None:
+
+    def _arrays(self) -> dict:
+        return {
+            "x": self.x,
+            "y": self.y,
+            "sample_weight": self.sample_weight,
+            "sensitive_x": self.sensitive_x,
+            "nonsensitive_x": self.nonsensitive_x,
+            "sensitive_sample_weight": self.sensitive_sample_weight,
+            "nonsensitive_sample_weight": self.nonsensitive_sample_weight,
+        }
+
+    def _batch(self, arrays, rows, s_rows, n_rows, take, concat):
+        """The step `(packed[, y[, sample_weight]])` of the given rows of `arrays` (see
+        `_arrays`), with `take(array, index)` and `concat(a, b)` of NumPy (`__getitem__`) or
+        of TensorFlow (`as_tf_dataset`)."""
+        per_step_s, per_step_n = self.sensitive_order.shape[1], self.nonsensitive_order.shape[1]
+        min_diff_x = _concat(
+            _take(arrays["sensitive_x"], s_rows, take),
+            _take(arrays["nonsensitive_x"], n_rows, take),
+            concat,
+        )
+        if self._membership is None:
+            self._membership = np.concatenate(
+                [np.ones((per_step_s, 1), "float32"), np.zeros((per_step_n, 1), "float32")]
+            )
+        membership = self._membership.copy()  # a fresh array per batch, as before
+        if (
+            arrays["sensitive_sample_weight"] is None
+            and arrays["nonsensitive_sample_weight"] is None
+        ):
             min_diff_data = (min_diff_x, membership)
         else:
             s_w = (
-                np.ones(len(s_rows), "float32")
-                if self.sensitive_sample_weight is None
-                else self.sensitive_sample_weight[s_rows]
+                np.ones(per_step_s, "float32")
+                if arrays["sensitive_sample_weight"] is None
+                else take(arrays["sensitive_sample_weight"], s_rows)
             )
             n_w = (
-                np.ones(len(n_rows), "float32")
-                if self.nonsensitive_sample_weight is None
-                else self.nonsensitive_sample_weight[n_rows]
+                np.ones(per_step_n, "float32")
+                if arrays["nonsensitive_sample_weight"] is None
+                else take(arrays["nonsensitive_sample_weight"], n_rows)
             )
-            min_diff_data = (min_diff_x, membership, np.concatenate([s_w, n_w])[:, None])
-        packed = MinDiffPackedInputs(_take(self.x, rows), min_diff_data)
+            min_diff_data = (min_diff_x, membership, concat(s_w, n_w)[:, None])
+        packed = MinDiffPackedInputs(_take(arrays["x"], rows, take), min_diff_data)
         batch = [packed]
-        if self.y is not None:
-            batch.append(_take(self.y, rows))
-            if self.sample_weight is not None:
-                batch.append(_take(self.sample_weight, rows))
+        if arrays["y"] is not None:
+            batch.append(_take(arrays["y"], rows, take))
+            if arrays["sample_weight"] is not None:
+                batch.append(take(arrays["sample_weight"], rows))
         return tuple(batch) if len(batch) > 1 else (packed,)
+
+    def as_tf_dataset(self, shuffle_batches: bool = False):
+        """These batches as a `tf.data.Dataset` that gathers them in TensorFlow (needs TensorFlow).
+
+        Every iteration over the result is one epoch, with the batches Keras's `fit` takes
+        from this `PyDataset` in that epoch: element `i` equals `self[order[i]]`, where
+        `order` is `range(len(self))`, shuffled with Python's `random.shuffle` when
+        `shuffle_batches` (as `fit(shuffle=True)` orders a `PyDataset`'s batches). Python
+        runs once per epoch, to draw that order and read the epoch's index tables; the rows
+        are gathered from the arrays inside the pipeline (in parallel, prefetched), so no
+        batch goes through a Python generator.
+
+        As for the `PyDataset`, the draws move to the next epoch's when `on_epoch_end()` is
+        called. Keras's `fit` calls it for a `PyDataset` (once when it starts, then after
+        every epoch), not for a `tf.data.Dataset`: `MinDiffModel.fit`, which feeds a
+        `MinDiffPyDataset` through this method on the tensorflow backend, calls it at the
+        same points, so its batches are those of the `PyDataset` path for the same seeds.
+        Iterating the result yourself, call `on_epoch_end()` between epochs.
+
+        Args:
+            shuffle_batches: shuffle the order of the batches in each epoch with Python's
+                global `random` (what `fit(shuffle=True)`, the default, does).
+
+        Returns:
+            A `tf.data.Dataset` of `len(self)` elements.
+
+        Example:
+
+        ```python
+        dataset = data.as_tf_dataset(shuffle_batches=True)
+        for epoch in range(2):
+            for packed, y in dataset:
+                ...  # the batches `fit` would take from `data` in this epoch
+            data.on_epoch_end()
+        ```
+        """
+        import tensorflow as tf
+
+        shuffle_batches = _validation.check_bool("shuffle_batches", shuffle_batches)
+        steps, batch_size = len(self), self.batch_size
+        sizes = np.full(steps, batch_size, "int64")
+        sizes[-1] = self.n - (steps - 1) * batch_size
+
+        def epoch_tables():
+            self.on_epoch_begin()
+            order = list(range(steps))
+            if shuffle_batches:
+                random.shuffle(order)
+            rows = np.full(steps * batch_size, 0, "int64")
+            rows[: self.n] = self.order
+            tables = (
+                rows.reshape(steps, batch_size)[order],
+                sizes[order],
+                self.sensitive_order[order].astype("int64"),
+                self.nonsensitive_order[order].astype("int64"),
+            )
+            yield tables
+
+        signature = (
+            tf.TensorSpec((steps, batch_size), tf.int64),
+            tf.TensorSpec((steps,), tf.int64),
+            tf.TensorSpec((steps, self.sensitive_order.shape[1]), tf.int64),
+            tf.TensorSpec((steps, self.nonsensitive_order.shape[1]), tf.int64),
+        )
+        arrays = {
+            name: None if value is None else tf.nest.map_structure(tf.constant, value)
+            for name, value in self._arrays().items()
+        }
+
+        def gather(rows, size, s_rows, n_rows):
+            return self._batch(
+                arrays,
+                rows[:size],
+                s_rows,
+                n_rows,
+                lambda array, index: tf.gather(array, index),
+                lambda a, b: tf.concat([a, b], axis=0),
+            )
+
+        dataset = (
+            tf.data.Dataset.from_generator(epoch_tables, output_signature=signature)
+            .flat_map(lambda *tables: tf.data.Dataset.from_tensor_slices(tables))
+            .map(gather, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+            .apply(tf.data.experimental.assert_cardinality(steps))
+        )
+        return dataset.prefetch(tf.data.AUTOTUNE)

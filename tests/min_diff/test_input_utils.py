@@ -131,6 +131,102 @@ def test_py_dataset_errors(kwargs, match):
 
 
 @pytest.mark.one_backend
+def _leaves_equal(a, b):
+    keras.tree.assert_same_structure(a, b)
+    for u, v in zip(keras.tree.flatten(a), keras.tree.flatten(b), strict=True):
+        u, v = keras.ops.convert_to_numpy(u), keras.ops.convert_to_numpy(v)
+        assert u.dtype == v.dtype and u.shape == v.shape
+        np.testing.assert_array_equal(u, v)
+
+
+def _weighted_py_dataset(**kwargs):
+    return MinDiffPyDataset(
+        {"a": X[:, :2], "b": X[:, 2:]},
+        Y,
+        np.linspace(0.0, 2.0, 50, dtype="float32"),
+        sensitive_x={"a": SENSITIVE[:, :2], "b": SENSITIVE[:, 2:]},
+        nonsensitive_x={"a": NONSENSITIVE[:, :2], "b": NONSENSITIVE[:, 2:]},
+        sensitive_sample_weight=np.arange(7, dtype="float32"),
+        batch_size=16,
+        min_diff_batch_size=9,  # > 7 sensitive rows: the whole group in every step
+        seed=5,
+        **kwargs,
+    )
+
+
+@pytest.mark.parametrize("shuffle_batches", [True, False])
+def test_py_dataset_as_tf_dataset_gives_the_batches_of_fit(shuffle_batches):
+    import random
+
+    reference, data = _weighted_py_dataset(), _weighted_py_dataset()
+    random.seed(11)
+    expected = []
+    for _ in range(3):  # what Keras's PyDataset adapter does in three epochs of `fit`
+        order = list(range(len(reference)))
+        if shuffle_batches:
+            random.shuffle(order)
+        expected.append([reference[i] for i in order])
+        reference.on_epoch_end()
+    random.seed(11)
+    dataset = data.as_tf_dataset(shuffle_batches=shuffle_batches)
+    assert int(dataset.cardinality()) == len(data) == 4
+    for epoch in expected:  # one iteration of the dataset per epoch, each reshuffled
+        got = list(dataset)
+        data.on_epoch_end()
+        assert len(got) == len(epoch)
+        for batch, reference_batch in zip(got, epoch, strict=True):
+            assert isinstance(batch[0], MinDiffPackedInputs)
+            _leaves_equal(batch, reference_batch)
+    np.testing.assert_array_equal(data.order, reference.order)  # the next epoch's draws too
+
+
+class _RecordingMinDiffModel(MinDiffModel):
+    """Records the batches `fit` feeds it (run eagerly)."""
+
+    def train_step(self, *args):  # (data) or, on JAX, (state, data)
+        self.batches.append(keras.tree.map_structure(keras.ops.convert_to_numpy, args[-1]))
+        return super().train_step(*args)
+
+
+def test_min_diff_model_fit_on_py_dataset_feeds_the_keras_batches(monkeypatch):
+    """`fit` on a MinDiffPyDataset feeds the batches of Keras's PyDataset path (tf.data on the
+    tensorflow backend, that path elsewhere), over several reshuffled epochs."""
+    import random
+
+    def fit(fit_fn):
+        keras.utils.set_random_seed(0)
+        original = keras.Sequential([keras.Input((4,)), keras.layers.Dense(1, "sigmoid")])
+        model = _RecordingMinDiffModel(original, "mmd")
+        model.batches = []
+        model.compile("sgd", "binary_crossentropy", run_eagerly=True)
+        inputs = keras.Input((2,), name="a"), keras.Input((2,), name="b")
+        original.build((None, 4))
+        model.original_model = keras.Model(
+            {"a": inputs[0], "b": inputs[1]},
+            original(keras.layers.Concatenate()(list(inputs))),
+        )
+        data = _weighted_py_dataset()
+        random.seed(3)
+        fit_fn(model, data, epochs=2, verbose=0)  # shuffle=True: reshuffled batch order
+        return model, data
+
+    calls = []
+    getitem = MinDiffPyDataset.__getitem__
+    monkeypatch.setattr(
+        MinDiffPyDataset, "__getitem__", lambda self, i: calls.append(i) or getitem(self, i)
+    )
+    ours, ours_data = fit(MinDiffModel.fit)
+    native = keras.backend.backend() == "tensorflow"
+    assert (len(calls) == 0) == native  # no batch went through `__getitem__`
+    keras_path, keras_data = fit(keras.Model.fit)  # Keras's own PyDataset adapter
+    assert len(ours.batches) == len(keras_path.batches) == 2 * len(ours_data)
+    for batch, reference in zip(ours.batches, keras_path.batches, strict=True):
+        _leaves_equal(batch, reference)
+    np.testing.assert_array_equal(ours_data.order, keras_data.order)
+    for a, b in zip(ours.get_weights(), keras_path.get_weights(), strict=True):
+        np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-6)
+
+
 def test_py_dataset_non_finite_opt_out_and_dict_widths():
     bad = np.where(X > 2, np.nan, X)
     data = MinDiffPyDataset(

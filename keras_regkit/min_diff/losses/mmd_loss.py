@@ -8,12 +8,7 @@ import keras
 from keras import ops
 
 from keras_regkit.min_diff import kernels
-from keras_regkit.min_diff.losses.base_loss import (
-    MinDiffLoss,
-    both_groups_present,
-    divide_no_nan,
-    group_weights,
-)
+from keras_regkit.min_diff.losses.base_loss import MinDiffLoss, divide_no_nan, group_weights
 
 GroupMeans = collections.namedtuple(
     "GroupMeans",
@@ -79,9 +74,16 @@ class MMDLoss(MinDiffLoss):
         return GroupMeans(kernel_matrix, a, b, pos_mask, neg_mask, pos_mean, neg_mean, pos_neg_mean)
 
     def call(self, membership, predictions, normed_weights):
-        m = self._group_means(membership, predictions, normed_weights)
-        loss = m.pos_mean - 2.0 * m.pos_neg_mean + m.neg_mean
-        return ops.where(both_groups_present(m.a, m.b), loss, ops.zeros_like(loss))
+        kernel_matrix = self.kernel(predictions)
+        a, b, _, _ = group_weights(membership, normed_weights)
+        sum_a, sum_b = ops.sum(a), ops.sum(b)
+        # E_ss[k] - 2 E_sn[k] + E_nn[k] = v^T K v with v = a / sum(a) - b / sum(b): one
+        # matrix-vector product (not three quadratic forms), and no cancellation between
+        # the three means. An empty group (sum 0, all its weights 0) gives 0 below.
+        v = a / ops.where(sum_a > 0.0, sum_a, 1.0) - b / ops.where(sum_b > 0.0, sum_b, 1.0)
+        loss = ops.sum(v * ops.matmul(kernel_matrix, v))
+        present = ops.logical_and(sum_a > 0.0, sum_b > 0.0)
+        return ops.where(present, loss, ops.zeros_like(loss))
 
     def get_config(self) -> dict:
         config = super().get_config()
