@@ -7,7 +7,12 @@ counterfactual_x=x_cf, batch_size=128)` (every training row paired with its coun
 the plain model trains on `fit(x, y, batch_size=128)` from the same initial weights.
 
     python benchmarks/counterfactual_adult.py [--backends jax tensorflow] [--seeds 0 1 2]
-        [--loss-weight 5] [--epochs 3]
+        [--loss-weight 5] [--epochs 3] [--tfmr]
+
+`--tfmr` adds the TFMR-migration path: on the tensorflow backend, our `CounterfactualModel` fit on
+`pack_counterfactual_data(tf.data batches of (x, y), tf.data batches of (x, x_cf))`, and TFMR
+0.1.7.1's `CounterfactualModel` fit on the same pipelines (tf_keras, TF_USE_LEGACY_KERAS=1, its
+own process), seed by seed: the ratio ours / TFMR (target <= 0.7).
 
 Each backend runs in a fresh process that, per seed, times the plain fit and the CLP fit back to
 back, alternating which goes first (a side-by-side ratio). On the test split it reports the
@@ -107,6 +112,19 @@ def worker(args):
         model.fit(data, epochs=args.epochs, verbose=0)
         return original, time.perf_counter() - t0
 
+    def fit_clp_tf_data(seed, start_weights):
+        from keras_regkit.counterfactual import pack_counterfactual_data
+
+        original = mlp()
+        original.set_weights(start_weights)
+        model = CounterfactualModel(original, PairwiseMSELoss(), loss_weight=args.loss_weight)
+        model.compile(keras.optimizers.Adam(1e-3), "binary_crossentropy")
+        t0 = time.perf_counter()
+        model.fit(
+            pack_counterfactual_data(*tf_pipelines(x, y, x_cf, seed)), epochs=args.epochs, verbose=0
+        )
+        return original, time.perf_counter() - t0
+
     rows = []
     for i, seed in enumerate(args.seeds):
         keras.utils.set_random_seed(seed)
@@ -118,15 +136,62 @@ def worker(args):
         else:
             clp, clp_s = fit_clp(seed, start_weights)
             plain, plain_s = fit_plain(seed, start_weights)
-        rows.append(
-            {
-                "seed": seed,
-                "plain_s": plain_s,
-                "clp_s": clp_s,
-                "before": evaluate(plain),
-                "after": evaluate(clp),
-            }
+        row = {
+            "seed": seed,
+            "plain_s": plain_s,
+            "clp_s": clp_s,
+            "before": evaluate(plain),
+            "after": evaluate(clp),
+        }
+        if args.tfmr and keras.backend.backend() == "tensorflow":
+            packed, row["clp_tf_data_s"] = fit_clp_tf_data(seed, start_weights)
+            row["after_tf_data"] = evaluate(packed)
+        rows.append(row)
+    print("RESULT " + json.dumps(rows))
+
+
+def tf_pipelines(x, y, x_cf, seed):
+    """Shuffled (x, y) batches and (x, x_cf) batches in the same order (the same shuffle seed)."""
+    import tensorflow as tf
+
+    def shuffled(*arrays):
+        data = tf.data.Dataset.from_tensor_slices(arrays)
+        return data.shuffle(len(x), seed=seed, reshuffle_each_iteration=True).batch(BATCH)
+
+    return shuffled(x, y), shuffled(x, x_cf)
+
+
+def worker_tfmr(args):
+    """TFMR 0.1.7.1's CLP on the same pipelines and start weights (tf_keras)."""
+    import tf_keras
+    from tensorflow_model_remediation import counterfactual
+
+    from keras_regkit.counterfactual import swap_sensitive_columns
+    from keras_regkit.datasets import load_adult
+
+    train, test = load_adult()
+    x, y = train.x.astype("float32"), train.y.astype("float32")[:, None]
+    x_cf = swap_sensitive_columns(x, SEX_COLUMNS, feature_names=train.feature_names)
+    rows = []
+    for seed in args.seeds:
+        tf_keras.utils.set_random_seed(seed)
+        original = tf_keras.Sequential(
+            [
+                tf_keras.layers.Dense(64, activation="relu", input_shape=(x.shape[1],)),
+                tf_keras.layers.Dense(32, activation="relu"),
+                tf_keras.layers.Dense(1, activation="sigmoid"),
+            ]
         )
+        model = counterfactual.keras.CounterfactualModel(
+            original, counterfactual.losses.PairwiseMSELoss(), loss_weight=args.loss_weight
+        )
+        model.compile(tf_keras.optimizers.Adam(1e-3), "binary_crossentropy")
+        original_ds, pairs_ds = tf_pipelines(x, y, x_cf, seed)
+        packed = counterfactual.keras.utils.pack_counterfactual_data(original_ds, pairs_ds)
+        t0 = time.perf_counter()
+        model.fit(packed, epochs=args.epochs, verbose=0)
+        p = original.predict(test.x.astype("float32"), batch_size=2048, verbose=0)[:, 0]
+        rows.append({"seed": seed, "tfmr_s": time.perf_counter() - t0, "auc": _auc(test.y, p)})
     print("RESULT " + json.dumps(rows))
 
 
@@ -152,6 +217,9 @@ def report(backend, rows):
         f"| {stat([r['clp_s'] for r in rows], '{:.2f}')} |"
     )
     print(f"| CLP / plain fit time | | {stat(ratio, '{:.2f}')} |")
+    if "clp_tf_data_s" in rows[0]:
+        packed = stat([r["clp_tf_data_s"] for r in rows], "{:.2f}")
+        print(f"| CLP on pack_counterfactual_data, s | | {packed} |")
 
 
 def main():
@@ -160,25 +228,52 @@ def main():
     parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
     parser.add_argument("--epochs", type=int, default=3)
     parser.add_argument("--loss-weight", type=float, default=5.0)
+    parser.add_argument("--tfmr", action="store_true", help="add the TFMR-migration path")
     parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--tfmr-worker", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker:
         worker(args)
+        return
+    if args.tfmr_worker:
+        worker_tfmr(args)
         return
     print(
         f"CLP on Adult, sex swapped: MLP 64-32-1, Adam(1e-3), batch {BATCH}, "
         f"{args.epochs} epochs, PairwiseMSELoss, loss_weight {args.loss_weight}"
     )
     for backend in args.backends:
-        command = [sys.executable, __file__, "--worker", "--epochs", str(args.epochs)]
-        command += ["--loss-weight", str(args.loss_weight), "--seeds", *map(str, args.seeds)]
-        env = dict(os.environ, KERAS_BACKEND=backend, TF_CPP_MIN_LOG_LEVEL="3")
-        proc = subprocess.run(command, env=env, capture_output=True, text=True, check=False)
-        lines = [line for line in proc.stdout.splitlines() if line.startswith("RESULT ")]
-        if proc.returncode != 0 or not lines:
-            print(f"\n## {backend}: failed\n{proc.stderr[-2000:]}")
+        rows = _run(args, "--worker", KERAS_BACKEND=backend)
+        if rows is None:
             continue
-        report(backend, json.loads(lines[-1][len("RESULT ") :]))
+        report(backend, rows)
+        if args.tfmr and backend == "tensorflow":
+            theirs = _run(args, "--tfmr-worker", TF_USE_LEGACY_KERAS="1")
+            if theirs is None:
+                continue
+            ratio = [r["clp_tf_data_s"] / t["tfmr_s"] for r, t in zip(rows, theirs, strict=True)]
+            mean, half = _interval(ratio)
+            print("\n## TFMR-migration path (tensorflow): ours / TFMR fit time, seed by seed")
+            print(
+                f"ours {[round(r['clp_tf_data_s'], 2) for r in rows]} s, TFMR "
+                f"{[round(t['tfmr_s'], 2) for t in theirs]} s: {mean:.2f} ± {half:.2f} "
+                f"(target <= 0.7); AUC ours {[round(r['after_tf_data']['auc'], 4) for r in rows]}, "
+                f"TFMR {[round(t['auc'], 4) for t in theirs]}"
+            )
+
+
+def _run(args, flag, **env_vars):
+    command = [sys.executable, __file__, flag, "--epochs", str(args.epochs)]
+    command += ["--loss-weight", str(args.loss_weight), "--seeds", *map(str, args.seeds)]
+    if args.tfmr:
+        command.append("--tfmr")
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", **env_vars)
+    proc = subprocess.run(command, env=env, capture_output=True, text=True, check=False)
+    lines = [line for line in proc.stdout.splitlines() if line.startswith("RESULT ")]
+    if proc.returncode != 0 or not lines:
+        print(f"\n## {flag} {env_vars}: failed\n{proc.stderr[-2000:]}")
+        return None
+    return json.loads(lines[-1][len("RESULT ") :])
 
 
 if __name__ == "__main__":

@@ -193,26 +193,9 @@ def run_seed(args, seed: int) -> dict[str, dict[str, float]]:
             model.compile(keras.optimizers.Adam(1e-3), "binary_crossentropy")
             return model
 
-        def build_softmax(X, y):  # keras.wrappers one-hot encodes the labels
-            keras.utils.set_random_seed(seed)
-            model = keras.Sequential(
-                [keras.Input((X.shape[1],))]
-                + [keras.layers.Dense(units, "relu") for units in HIDDEN]
-                + [keras.layers.Dense(2, "softmax")]
-            )
-            model.compile(keras.optimizers.Adam(1e-3), "categorical_crossentropy")
-            return model
-
+        # Without sensitive_features and with loss_weight=0 it trains the plain model with
+        # the reduction's sample_weight.
         estimator = MinDiffClassifier(build, loss_weight=0.0, random_state=seed, fit_kwargs=fit)
-        try:  # a MinDiffClassifier without sensitive_features needs issue 16 item 3
-            estimator.fit(data["x"][:BATCH], data["y"][:BATCH], sample_weight=np.ones(BATCH))
-        except ValueError:
-            print(
-                "MinDiffClassifier.fit needs sensitive_features on this checkout: "
-                "ExponentiatedGradient runs keras.wrappers.SKLearnClassifier",
-                flush=True,
-            )
-            estimator = keras.wrappers.SKLearnClassifier(build_softmax, fit_kwargs=fit)
         reduction = ExponentiatedGradient(
             estimator, DemographicParity(), max_iter=args.expgrad_iterations
         )

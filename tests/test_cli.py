@@ -256,8 +256,9 @@ def _start_and_stop(argv, out, stop_after, sig):
 
 
 # The runs after a configuration's first train in its kept compiled model in tens of
-# milliseconds: enough of them that a signal sent after the first run arrives mid-way.
-LONG_REPEATS = 25
+# milliseconds: enough of them (300 runs, seconds of work) that a signal sent after the first run
+# arrives mid-way even when the test process is descheduled on a loaded machine.
+LONG_REPEATS = 150
 LONG_RUNS = 2 * LONG_REPEATS
 
 
