@@ -239,13 +239,20 @@ def _lines(path):
 def _start_and_stop(argv, out, stop_after, sig):
     """Starts `keras-regkit compare ARGV` in a subprocess; sends `sig` after `stop_after` runs."""
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
-    process = subprocess.Popen(
-        [sys.executable, "-m", "keras_regkit.cli", *argv],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env=env,
-    )
+    # A terminal's Ctrl-C: the job must start with SIGINT at its default disposition. A
+    # process inherits an ignored SIGINT (this test worker's may be), and a job started so
+    # rightly keeps ignoring it (as under nohup); a handled one resets to the default at exec.
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "keras_regkit.cli", *argv],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=env,
+        )
+    finally:
+        signal.signal(signal.SIGINT, previous)
     deadline = time.monotonic() + 120
     while _lines(out / "runs.jsonl") < stop_after and process.poll() is None:
         assert time.monotonic() < deadline, "no run finished in time"
