@@ -12,8 +12,7 @@ import math
 from typing import Any
 
 from keras_regkit import recipes
-from keras_regkit.compare import stats
-from keras_regkit.compare import summary as report
+from keras_regkit.compare import stats, summary
 from keras_regkit.compare import techniques as techniques_module
 from keras_regkit.compare.engine import Comparison
 
@@ -88,9 +87,9 @@ def recipe_of(
     return recipes.Recipe("binary", seed=seed, **fields)
 
 
-def _complexity(row: report.Summary, recommended: recipes.Recipe | None) -> int:
+def _complexity(row: summary.Summary, recommended: recipes.Recipe | None) -> int:
     """How many techniques a row trains with (the recipe counts its own)."""
-    if row.technique == report.BASELINE:
+    if row.technique == summary.BASELINE:
         return 0
     count = 0
     for part in row.technique.split("+"):
@@ -124,7 +123,7 @@ def choose(comparison: Comparison) -> tuple[recipes.Recipe, dict[str, Any]] | No
     cannot express (CLP) are left out, and listed in the evidence as `not_recipes`.
     """
     rows, not_recipes = [], []
-    for row in report.summarize(comparison):
+    for row in summary.summarize(comparison):
         if not math.isfinite(row.interval(CRITERION).mean):
             continue
         if any(part not in _FIELDS and part != "recipe" for part in row.technique.split("+")):

@@ -452,6 +452,18 @@ def _build(name, task, hidden_units, batch_size, seed, s, epochs=20) -> Setup:
     )
 
 
+def _rewrapped(setup: Setup, model, original, data) -> Setup:
+    """`setup` training `model` (around `original`) on `data`, its callbacks and optimizer kept."""
+    return Setup(
+        model,
+        original,
+        data,
+        callbacks=setup.callbacks,
+        recipe=setup.recipe,
+        optimizer=setup.optimizer,
+    )
+
+
 def _with_min_diff(setup: Setup, task, batch_size: int, seed: int, weight: float) -> Setup:
     """`setup` with its model wrapped in MinDiff, trained on MinDiff batches of its rows."""
     original = setup.model
@@ -466,14 +478,7 @@ def _with_min_diff(setup: Setup, task, batch_size: int, seed: int, weight: float
         batch_size=batch_size,
         seed=seed,
     )
-    return Setup(
-        model,
-        original,
-        data,
-        callbacks=setup.callbacks,
-        recipe=setup.recipe,
-        optimizer=setup.optimizer,
-    )
+    return _rewrapped(setup, model, original, data)
 
 
 def _with_clp(setup: Setup, task, batch_size: int, seed: int, weight: float) -> Setup:
@@ -490,14 +495,7 @@ def _with_clp(setup: Setup, task, batch_size: int, seed: int, weight: float) -> 
         batch_size=batch_size,
         seed=seed,
     )
-    return Setup(
-        model,
-        original,
-        data,
-        callbacks=setup.callbacks,
-        recipe=setup.recipe,
-        optimizer=setup.optimizer,
-    )
+    return _rewrapped(setup, model, original, data)
 
 
 # Combinations: what each technique changes, so two that change the same thing do not compose.

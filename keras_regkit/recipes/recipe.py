@@ -412,8 +412,8 @@ class Recipe:
             if groups.dtype != bool:
                 raise _validation.invalid("groups", "(n,) booleans", groups)
             _validation.check_same_length(x=x, groups=groups)
-        if self.min_diff_weight is not None:
             labels = np.asarray(y).reshape(len(groups), -1)[:, 0]
+        if self.min_diff_weight is not None:
             negatives = labels == 0
             return min_diff.MinDiffPyDataset(
                 x,
@@ -427,7 +427,6 @@ class Recipe:
                 **kwargs,
             )
         if self.reweighing:
-            labels = np.asarray(y).reshape(len(groups), -1)[:, 0]
             sample_weight = fairness.reweighing_weights(labels, groups, sample_weight)
         return MixUpPyDataset(
             x,
